@@ -1,0 +1,32 @@
+"End to end: the `livertumor` console command."
+import json
+import pandas as pd
+from conftest import run
+
+def test_version_and_help():
+    r = run('livertumor', '--version'); assert r.returncode == 0 and r.stdout.startswith('livertumor ')
+    r = run('livertumor', '--help'); assert r.returncode == 0
+    for c in ('synth', 'gdc', 'regions', 'tiles', 'dicom', 'study', 'predict'): assert c in r.stdout
+
+def test_study_smoke_then_report_and_predict(tmp_path):
+    runs, figures = tmp_path/'runs', tmp_path/'figures'
+    r = run('livertumor', 'study', '--models', 'VGG16', '--preset', 'smoke', '--runs', runs, '--figures', figures)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((runs/'VGG16'/'metrics.json').read_text())['model'] == 'VGG16'
+    assert (runs/'VGG16.ipynb').exists() and (runs/'report.ipynb').exists()
+    t = pd.read_csv(figures/'results.csv')
+    assert t.Model.tolist() == ['VGG16'] and t.Data.tolist() == ['synthetic']
+    assert list(t.columns[:1]) == ['Model'] and {'Train Accuracy', 'Test Accuracy', 'Required Accuracy', 'Weights'} <= set(t.columns)
+    assert t['Required Accuracy'].tolist() == ['96.00%']
+    assert (figures/'results.md').read_text().startswith('| Model |') and (figures/'accuracy.png').stat().st_size > 0
+    r = run('livertumor', 'predict', runs/'VGG16', 'data/synthetic/normal_liver')
+    assert r.returncode == 0, r.stderr[-2000:]
+    p = pd.read_csv(__import__('io').StringIO(r.stdout))
+    assert len(p) == 70 and set(p.predicted) <= {'cholangiocarcinoma', 'hepatocellular_carcinoma', 'normal_liver'}
+
+def test_bad_input_is_one_line_not_a_traceback(tmp_path):
+    r = run('livertumor', 'study', '--models', 'DenseNet121', '--data', tmp_path/'nothing', '--preset', 'smoke', '--runs', tmp_path)
+    # the data folder is checked inside the notebook: papermill reports the cell's error
+    assert r.returncode != 0
+    r = run('livertumor', 'synth', '--out', tmp_path/'s', '--size', '8')
+    assert r.returncode == 2 and 'size=8' in r.stderr and 'Traceback' not in r.stderr
