@@ -77,8 +77,9 @@ def collect_runs(runs_dir:str|Path, # folder of run folders
     return pd.DataFrame(rows)
 
 def results_table(runs:pd.DataFrame) -> pd.DataFrame:
-    "The seed's table (Model, Train/Test/Required Accuracy) plus weights, data and test size."
-    cols = ['Model', 'Weights', 'Data', 'Preset', 'Test images', 'Train Accuracy', 'Test Accuracy', 'Required Accuracy', 'Meets target']
+    "The seed's table (Model, Train/Test/Required Accuracy) plus weights, data, test size and run time."
+    cols = ['Model', 'Weights', 'Data', 'Preset', 'Test images', 'Train Accuracy', 'Test Accuracy', 'Required Accuracy',
+            'Meets target', 'Minutes']
     if runs.empty: return pd.DataFrame(columns=cols)
     pct = lambda v: f'{100 * v:.2f}%'
     t = pd.DataFrame({'Model': runs.model, 'Weights': runs.weights_used,
@@ -87,7 +88,8 @@ def results_table(runs:pd.DataFrame) -> pd.DataFrame:
                       'Test images': runs.get('n_test', pd.Series([None] * len(runs))),
                       'Train Accuracy': runs.train_accuracy.map(pct), 'Test Accuracy': runs.test_accuracy.map(pct),
                       'Required Accuracy': pct(REQUIRED_ACCURACY),
-                      'Meets target': np.where(runs.test_accuracy >= REQUIRED_ACCURACY, 'yes', 'no')})
+                      'Meets target': np.where(runs.test_accuracy >= REQUIRED_ACCURACY, 'yes', 'no'),
+                      'Minutes': (runs.get('seconds', pd.Series([np.nan] * len(runs))) / 60).round(1)})
     return t[cols].sort_values('Model').reset_index(drop=True)
 
 def markdown_table(df:pd.DataFrame) -> str:
