@@ -101,11 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser('synth', help='generate a SYNTHETIC three-class H&E-like dataset')
     s.add_argument('--out', required=True, help='dataset folder to create')
     s.add_argument('--per-class', type=int, default=70, help='images per class (default 70)')
-    s.add_argument('--size', type=int, default=224, help='image side in pixels (default 224)')
+    s.add_argument('--size', type=int, default=856, help='image side in pixels; the field is always 428 µm (default 856)')
     s.add_argument('--seed', type=int, default=0, help='master seed (default 0)')
     s.add_argument('--difficulty', type=float, default=0.3, help='0 to 1: how much the classes overlap (default 0.3)')
     s.add_argument('--images-per-case', type=int, default=5, help='images per synthetic patient (default 5)')
     s.add_argument('--overwrite', action='store_true', help='replace an existing synthetic set in --out')
+    s.add_argument('--workers', type=int, default=None, help='processes (default: all cores, at most 8)')
 
     s = sub.add_parser('study', help='train each model with nbs/train.ipynb, then run nbs/report.ipynb')
     s.add_argument('--models', default='DenseNet121', help='comma-separated backbones (default DenseNet121)')
@@ -149,7 +150,8 @@ def main(argv:list|None=None) -> int:
         if a.command == 'synth':
             from livertumor.synthetic import make_synthetic_dataset
             m = make_synthetic_dataset(a.out, per_class=a.per_class, size=a.size, seed=a.seed, difficulty=a.difficulty,
-                                       images_per_case=a.images_per_case, overwrite=a.overwrite)
+                                       images_per_case=a.images_per_case, overwrite=a.overwrite,
+                                       workers=a.workers)
             print(f'wrote {len(m)} SYNTHETIC images in {m.case_id.nunique()} cases to {a.out}')
         elif a.command == 'study': _study(a)
         elif a.command == 'report': print(f'report written to {run_report(a.runs, a.figures)}')
