@@ -163,4 +163,9 @@ def main(argv:list|None=None) -> int:
     except LiverTumorError as e:
         print(f'livertumor {a.command}: error: {e}', file=sys.stderr)
         return 2
+    except Exception as e:
+        if type(e).__name__ != 'PapermillExecutionError': raise
+        # a notebook stopped: its own error line says what was wrong; the executed notebook has the rest
+        print(f'livertumor {a.command}: error: {e.ename}: {e.evalue}', file=sys.stderr)
+        return 2
     return 0
