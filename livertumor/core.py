@@ -15,9 +15,9 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's C++ INFO/WARN
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_TITLES', 'REQUIRED_ACCURACY', 'PRESETS', 'LiverTumorError', 'ConfigError', 'DataError',
-           'WeightsError', 'bad_param', 'project_root', 'data_dir', 'runs_dir', 'figures_dir', 'nbs_dir', 'RunConfig',
-           'make_config', 'seed_everything', 'library_versions', 'git_commit', 'provenance', 'write_text_atomic',
-           'write_json_atomic']
+           'WeightsError', 'bad_param', 'check_whole', 'project_root', 'data_dir', 'runs_dir', 'figures_dir', 'nbs_dir',
+           'RunConfig', 'make_config', 'seed_everything', 'library_versions', 'git_commit', 'provenance',
+           'write_text_atomic', 'write_json_atomic']
 
 # %% ../nbs/00_core.ipynb #24e13f04
 CLASSES = ('cholangiocarcinoma', 'hepatocellular_carcinoma', 'normal_liver')
@@ -46,6 +46,12 @@ def bad_param(name:str, # the parameter's name as the user wrote it
              ) -> ConfigError:
     "A `ConfigError` whose message names `name`, the bad `value` and what was `expected`."
     return ConfigError(f"parameter {name}={value!r} is not valid: expected {expected}.")
+
+def check_whole(name:str, value, lo:int, why:str='') -> int:
+    "`value` if it is a whole number >= `lo` (not a bool), else raise `bad_param` (with `why` appended)."
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+        raise bad_param(name, value, f'a whole number >= {lo}{why}')
+    return int(value)
 
 # %% ../nbs/00_core.ipynb #70d91bc5
 def project_root(start:str|Path|None=None, # folder to search upwards from; default: the current folder
@@ -93,10 +99,7 @@ class RunConfig:
     jit_compile:str='auto' # 'auto' (XLA on a GPU only), 'true' or 'false'
 
     def __post_init__(self):
-        def whole(name, lo):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                raise bad_param(name, v, f'a whole number >= {lo}')
+        whole = lambda name, lo: check_whole(name, getattr(self, name), lo)
         if self.preset not in PRESETS: raise bad_param('preset', self.preset, f"one of {', '.join(PRESETS)}")
         if not isinstance(self.model, str) or not self.model: raise bad_param('model', self.model, 'a backbone name')
         if not isinstance(self.data, str) or not self.data: raise bad_param('data', self.data, "'synthetic' or a dataset folder")
@@ -140,8 +143,7 @@ def seed_everything(seed:int, # a whole number >= 0
                     deterministic:bool=False, # also ask TensorFlow for deterministic kernels
                    ) -> int:
     "Seed Python, NumPy and TensorFlow (and Keras) with `seed`; return it."
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise bad_param('seed', seed, 'a whole number >= 0')
+    check_whole('seed', seed, 0)
     import keras, tensorflow as tf
     os.environ['PYTHONHASHSEED'] = str(seed)
     keras.utils.set_random_seed(int(seed))

@@ -8,7 +8,7 @@ import difflib, importlib, sys, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core import CLASSES, ConfigError, WeightsError, bad_param
+from .core import CLASSES, ConfigError, WeightsError, bad_param, check_whole
 
 # %% auto #0
 __all__ = ['BACKBONES', 'Backbone', 'get_backbone', 'load_backbone', 'build_classifier', 'set_trainable']
@@ -59,8 +59,7 @@ def load_backbone(name:str, # backbone name
                  ):
     "The backbone without its top, and a dict saying which weights it really holds."
     bb = get_backbone(name)
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < bb.min_size:
-        raise bad_param('image_size', image_size, f'a whole number >= {bb.min_size} for {name}')
+    check_whole('image_size', image_size, bb.min_size, f' for {name}')
     build = lambda w: bb.constructor()(include_top=False, weights=w, input_shape=(image_size, image_size, 3))
     if weights in ('auto', 'imagenet'):
         try: return build('imagenet'), dict(requested=weights, used='imagenet', source='keras.applications ImageNet')

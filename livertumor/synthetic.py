@@ -15,7 +15,7 @@ from PIL import Image
 from scipy import ndimage as ndi
 from skimage.color import combine_stains, rgb_from_hed
 
-from .core import CLASSES, CLASS_TITLES, DataError, bad_param, data_dir, write_json_atomic
+from .core import CLASSES, CLASS_TITLES, DataError, bad_param, check_whole, data_dir, write_json_atomic
 
 # %% auto #0
 __all__ = ['FIELD_UM', 'NUCLEI', 'DRAWERS', 'GENERATOR', 'MIN_SIZE', 'SYNTHETIC_DEFAULTS', 'smooth_noise', 'Tissue',
@@ -302,10 +302,6 @@ def _remove_stale_partials(out:Path):
         except PermissionError: alive = True
         if not alive: shutil.rmtree(p, ignore_errors=True)
 
-def _check_whole(name, v, lo, why=''):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise bad_param(name, v, f'a whole number >= {lo}{why}')
-
 # %% ../nbs/01_synthetic.ipynb #669216e4
 def make_synthetic_dataset(out:str|Path, # dataset folder to create
                            per_class:int=70, # images per class
@@ -318,8 +314,8 @@ def make_synthetic_dataset(out:str|Path, # dataset folder to create
                           ) -> pd.DataFrame:
     "Write a SYNTHETIC three-class H&E dataset to `out`; return its manifest."
     out = Path(out)
-    _check_whole('per_class', per_class, 1); _check_whole('images_per_case', images_per_case, 1); _check_whole('seed', seed, 0)
-    _check_whole('size', size, MIN_SIZE, ' (smaller images cannot resolve nuclei and glands)')
+    check_whole('per_class', per_class, 1); check_whole('images_per_case', images_per_case, 1); check_whole('seed', seed, 0)
+    check_whole('size', size, MIN_SIZE, ' (smaller images cannot resolve nuclei and glands)')
     if isinstance(difficulty, bool) or not isinstance(difficulty, (int, float)) or not 0 <= difficulty <= 1:
         raise bad_param('difficulty', difficulty, 'a number from 0 to 1')
     if out.exists() and not out.is_dir(): raise DataError(f"output path {out} is a file, not a folder: choose another --out.")
