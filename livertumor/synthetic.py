@@ -411,25 +411,36 @@ def _small_cnn(image_size, n_classes, filters=(16, 32, 48, 64, 96)):
     return keras.Model(inputs, keras.layers.Dense(n_classes, activation='softmax')(x))
 
 def morphology_check(root:str|Path, # a dataset folder with manifest.csv
-                     image_size:int=192, # images are resized to this side
+                     um_per_px:float=1.0, # images are resized so that one pixel is this many µm (the field is 428 µm)
+                     crop:int=192, # side of the random training crops and of the 3×3 grid of test crops
                      epochs:int=25,
                      folds:int=3, # how many of the 5 case-grouped folds to train and test on
                      seed:int=0) -> dict:
-    "Held-out (by case) accuracy of a small CNN trained from scratch, averaged over `folds` folds."
+    "Held-out (by case) accuracy of a small CNN trained from scratch on crops, averaged over `folds` folds."
     import keras, tensorflow as tf
     from sklearn.model_selection import StratifiedGroupKFold
+    side = int(round(FIELD_UM / um_per_px))
+    if not MIN_SIZE // 4 <= crop <= side: raise bad_param('crop', crop, f'a side from {MIN_SIZE // 4} to {side} px (the resized image)')
     m = _read_manifest(root)
-    X = np.stack([np.asarray(tf.image.resize(np.asarray(Image.open(p).convert('RGB')), (image_size, image_size),
+    X = np.stack([np.asarray(tf.image.resize(np.asarray(Image.open(p).convert('RGB')), (side, side),
                                              antialias=True)) for p in m.full]).astype('float32') / 255
-    y, accs, t0 = m.y.values, [], time.perf_counter()
+    y, accs, tile_accs, t0 = m.y.values, [], [], time.perf_counter()
     splits = list(StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(X, y, m.case_id))[:folds]
+    at = np.linspace(0, side - crop, 3).astype(int)                      # test crops: a 3×3 grid covering the image
     for tr, te in splits:
         keras.utils.set_random_seed(seed)
-        model = _small_cnn(image_size, len(CLASSES))
+        model = _small_cnn(crop, len(CLASSES))
+        ds = (tf.data.Dataset.from_tensor_slices((X[tr], y[tr])).shuffle(len(tr), seed=seed)
+              .map(lambda img, label: (tf.image.random_crop(img, (crop, crop, 3), seed=seed), label)).batch(16))
         schedule = keras.optimizers.schedules.CosineDecay(2e-3, epochs * int(np.ceil(len(tr) / 16)))
         model.compile(keras.optimizers.Adam(schedule), loss='sparse_categorical_crossentropy', metrics=['accuracy'])
-        model.fit(X[tr], y[tr], epochs=epochs, batch_size=16, verbose=0)
-        accs.append(float(model.evaluate(X[te], y[te], verbose=0)[1]))
+        model.fit(ds, epochs=epochs, verbose=0)
+        tiles = np.stack([X[te][:, r:r + crop, c:c + crop] for r in at for c in at], 1)
+        p = model.predict(tiles.reshape(-1, crop, crop, 3), verbose=0).reshape(len(te), len(at) ** 2, -1)
+        accs.append(float((p.mean(1).argmax(1) == y[te]).mean()))       # image: mean probability of its crops
+        tile_accs.append(float((p.argmax(2) == y[te][:, None]).mean()))
     return dict(test_accuracy=float(np.mean(accs)), fold_accuracies=[round(a, 3) for a in accs],
+                tile_accuracy=float(np.mean(tile_accs)),
                 n_test_per_fold=len(splits[0][1]), n_test_cases_per_fold=int(m.case_id.iloc[splits[0][1]].nunique()),
-                seconds=round(time.perf_counter() - t0, 1), parameters=model.count_params(), image_size=image_size, epochs=epochs)
+                seconds=round(time.perf_counter() - t0, 1), parameters=model.count_params(),
+                um_per_px=um_per_px, crop=crop, epochs=epochs)

@@ -20,9 +20,9 @@ def test_colour_is_not_the_label(default_set):
 def test_morphology_is_and_difficulty_hides_it(default_set, hard_set):
     easy, hard = morphology_check(default_set, folds=2), morphology_check(hard_set, folds=2)  # 2 case-grouped folds each
     print(easy, hard)
-    # The target is 0.85; the notebook measures what the generator reaches (below that target so far).
-    # This bound catches a generator whose classes stop being learnable from their morphology.
-    assert easy['test_accuracy'] >= 0.70, easy
+    # The target is 0.85, asserted as is: the notebook measures about 0.96 on these folds, so the
+    # margin is about 0.1 above the target. At difficulty 1.0 the notebook measures about 0.42.
+    assert easy['test_accuracy'] >= 0.85, easy
     assert hard['test_accuracy'] <= easy['test_accuracy'] - 0.10, (easy, hard)
 
 def test_same_seed_same_bytes_through_the_cli(tmp_path):
