@@ -14,7 +14,7 @@ from .synthetic import ensure_synthetic
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'load_dataset', 'resolve_data', 'subsample_cases', 'check_no_case_leak', 'split_by_case',
-           'make_tf_dataset']
+           'load_external', 'make_tf_dataset']
 
 # %% ../nbs/05_data.ipynb #77bc2a60
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
@@ -109,6 +109,17 @@ def split_by_case(df:pd.DataFrame, # from `load_dataset`
     out = df.assign(split=df.case_id.map(split)); out.attrs = dict(df.attrs)
     check_no_case_leak(out)
     return out
+
+# %% ../nbs/05_data.ipynb #78f0fd43
+def load_external(root:str|Path, # dataset folder of other patients
+                  images:pd.DataFrame, # the run's own images (with case_id)
+                 ) -> pd.DataFrame:
+    "An external test set from `root`, checked to share no case with `images`."
+    ext = load_dataset(root).assign(split='external')
+    shared = sorted(set(ext.case_id.astype(str)) & set(images.case_id.astype(str)))
+    if shared: raise DataError(f"external set {root} shares {len(shared)} case(s) with the training data, first {shared[0]}: "
+                               "an external test set must come from other patients.")
+    return ext
 
 # %% ../nbs/05_data.ipynb #2cf0bb87
 def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path and label

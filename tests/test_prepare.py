@@ -1,0 +1,131 @@
+"Real-data preparation end to end: GDC (loopback) → slides → regions → tiles, and DICOM → dataset, through the CLI."
+import shutil
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from conftest import run
+from gdc_server import GDCServer
+from livertumor.core import CLASSES, registry_file
+from livertumor.data import load_dataset, split_by_case
+
+@pytest.fixture(scope='module')
+def slides(tmp_path_factory):
+    "One real slide per case, fetched through `livertumor gdc` from the loopback server."
+    d = tmp_path_factory.mktemp('gdc')
+    server = GDCServer(registry_file('cmu_small_region.svs').read_bytes())
+    try:
+        assert run('livertumor', 'gdc', 'query', '--out', d/'slides.csv', '--per-class', '2', '--api-url', server.url).returncode == 0
+        r = run('livertumor', 'gdc', 'download', d/'slides.csv', '--out', d/'slides', '--api-url', server.url)
+        assert r.returncode == 0, r.stderr
+    finally: server.shutdown(); server.server_close()
+    return d
+
+def test_slides_to_regions_to_tiles(slides, tmp_path):
+    r = run('livertumor', 'regions', slides/'slides', '--manifest', slides/'slides.csv', '--out', tmp_path/'regions',
+            '--size', '856', '--per-slide', '2')
+    assert r.returncode == 0, r.stderr
+    regions = pd.read_csv(tmp_path/'regions'/'manifest.csv')
+    assert len(regions) == 12 and set(regions.label) == set(CLASSES) and regions.case_id.nunique() == 6
+    assert {'slide', 'x', 'y', 'um_per_px'} <= set(regions.columns)
+    assert all(Image.open(tmp_path/'regions'/p).size == (856, 856) for p in regions.path)
+    r = run('livertumor', 'tiles', tmp_path/'regions', '--out', tmp_path/'tiles', '--tile-size', '256',
+            '--max-background', '0.125', '--stain', 'macenko', '--target', registry_file('target_image.png'))
+    assert r.returncode == 0, r.stderr
+    tiles = pd.read_csv(tmp_path/'tiles'/'manifest.csv')
+    assert 0 < len(tiles) <= 12 * 9 and (tiles.background <= 0.125).all()
+    assert set(tiles.image_id) <= {p.split('/')[1][:-4] for p in regions.path}
+    assert {'sharpness', 'pen', 'blurred', 'pen_mark'} <= set(tiles.columns)
+    r = run('livertumor', 'tiles', tmp_path/'regions', '--out', tmp_path/'clean', '--drop-flagged',
+            '--stain', 'macenko', '--target', registry_file('target_image.png'))
+    assert r.returncode == 0, r.stderr
+    clean = pd.read_csv(tmp_path/'clean'/'manifest.csv')
+    assert not clean.blurred.any() and not clean.pen_mark.any()
+    assert len(clean) == len(tiles) - (tiles.blurred | tiles.pen_mark).sum()
+    df = load_dataset(tmp_path/'tiles')
+    assert df.attrs['grouping'] == 'case'
+    split = split_by_case(df, seed=0)
+    assert split.groupby('case_id').split.nunique().max() == 1           # every tile of a patient in one split
+
+def test_bad_slides_are_skipped_and_named(slides, tmp_path):
+    d = tmp_path/'slides'; shutil.copytree(slides/'slides', d)
+    m = pd.read_csv(slides/'slides.csv')
+    first = d/m.file_name[0]; first.write_bytes(first.read_bytes()[:200_000])          # truncated download
+    second = d/m.file_name[1]; second.write_text('<html>not a slide</html>')            # an error page saved as .svs
+    r = run('livertumor', 'regions', d, '--manifest', slides/'slides.csv', '--out', tmp_path/'regions', '--per-slide', '1')
+    assert r.returncode == 2 and 'no usable region for class(es) cholangiocarcinoma' in r.stderr, r.stderr
+    assert m.file_name[1] in r.stdout and 'not a whole-slide image' in r.stdout
+    assert not (tmp_path/'regions').exists()
+    (d/m.file_name[1]).write_bytes((slides/'slides'/m.file_name[1]).read_bytes())     # the second slide is good again
+    m.to_csv(tmp_path/'some.csv', index=False)
+    r = run('livertumor', 'regions', d, '--manifest', tmp_path/'some.csv', '--out', tmp_path/'regions', '--per-slide', '1')
+    assert r.returncode == 0, r.stderr
+    skipped = pd.read_csv(tmp_path/'regions'/'skipped.csv')
+    assert skipped.file_name.tolist() == [m.file_name[0]], skipped
+    r = run('livertumor', 'regions', d, '--manifest', tmp_path/'some.csv', '--out', tmp_path/'r2', '--um-per-px', '0.25')
+    assert r.returncode == 2 and 'which it does not have' in r.stdout + r.stderr
+    r = run('livertumor', 'regions', d, '--manifest', tmp_path/'some.csv', '--out', tmp_path/'r3', '--min-tissue', '1.0')
+    assert r.returncode == 2 and 'with at least 100% tissue' in r.stdout
+
+def test_tiles_empty_class_and_synthetic_source(tmp_path):
+    assert run('livertumor', 'synth', '--out', tmp_path/'syn', '--per-class', '2', '--size', '512', '--images-per-case', '1').returncode == 0
+    r = run('livertumor', 'tiles', tmp_path/'syn', '--out', tmp_path/'t', '--tile-size', '256')
+    assert r.returncode == 0, r.stderr
+    t = pd.read_csv(tmp_path/'t'/'manifest.csv')
+    assert set(t.source) == {'synthetic'} and len(t) <= 24
+    r = run('livertumor', 'tiles', tmp_path/'syn', '--out', tmp_path/'t0', '--max-background', '0')
+    assert r.returncode == 2 and 'raise --max-background' in r.stderr and not (tmp_path/'t0').exists(), r.stderr
+    r = run('livertumor', 'tiles', tmp_path/'syn', '--out', tmp_path/'t', '--tile-size', '128')
+    assert r.returncode == 2 and 'pass --overwrite' in r.stderr
+    assert pd.read_csv(tmp_path/'t'/'manifest.csv').equals(t)                        # nothing already written is lost
+    r = run('livertumor', 'tiles', tmp_path/'syn', '--out', tmp_path/'t2', '--stain', 'macenko')
+    assert r.returncode == 2 and "target=None" in r.stderr
+
+def test_dicom_to_dataset(tmp_path):
+    import pydicom
+    from pydicom.data import get_testdata_file
+    src = tmp_path/'dcm'
+    for c in CLASSES: (src/c).mkdir(parents=True)
+    shutil.copy(get_testdata_file('CT_small.dcm'), src/'hepatocellular_carcinoma'/'ct.dcm')
+    shutil.copy(get_testdata_file('MR_small.dcm'), src/'cholangiocarcinoma'/'mr.dcm')
+    ds = pydicom.dcmread(get_testdata_file('CT_small.dcm')); del ds.RescaleSlope; del ds.RescaleIntercept
+    ds.save_as(src/'normal_liver'/'norescale.dcm')
+    r = run('livertumor', 'dicom', src, '--out', tmp_path/'ds', '--window-level', '40', '--window-width', '400', '--size', '128')
+    assert r.returncode == 2 and 'norescale.dcm (CT) has no RescaleSlope/RescaleIntercept' in r.stdout, r.stdout + r.stderr
+    assert 'no usable DICOM slice for class(es) normal_liver' in r.stderr and not (tmp_path/'ds').exists()
+    shutil.copy(get_testdata_file('CT_small.dcm'), src/'normal_liver'/'ct2.dcm')
+    r = run('livertumor', 'dicom', src, '--out', tmp_path/'ds', '--window-level', '40', '--window-width', '400', '--size', '128')
+    assert r.returncode == 0, r.stderr
+    m = pd.read_csv(tmp_path/'ds'/'manifest.csv')
+    assert len(m) == 3 and pd.read_csv(tmp_path/'ds'/'skipped.csv').file.tolist() == ['normal_liver/norescale.dcm']
+    img = np.asarray(Image.open(tmp_path/'ds'/m.path[m.unit == 'HU'].iloc[0]))
+    assert img.shape == (128, 128) and img.min() == 0 and img.max() == 255
+    assert load_dataset(tmp_path/'ds').attrs['grouping'] == 'case'
+
+def test_external_test_set_is_only_tested_on(slides, tmp_path):
+    "A run on the synthetic default with tiles of the real slides named as the external test set."
+    assert run('livertumor', 'regions', slides/'slides', '--manifest', slides/'slides.csv', '--out', tmp_path/'regions',
+               '--per-slide', '1').returncode == 0
+    assert run('livertumor', 'tiles', tmp_path/'regions', '--out', tmp_path/'tiles').returncode == 0
+    out_dir = tmp_path/'run'
+    r = run('papermill', 'nbs/train.ipynb', tmp_path/'out.ipynb', '-p', 'model', 'DenseNet121', '-p', 'preset', 'smoke',
+            '-p', 'max_images_per_class', '10', '-p', 'external', tmp_path/'tiles', '-p', 'out_dir', out_dir)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = __import__('json').loads((out_dir/'metrics.json').read_text())
+    n_tiles = len(pd.read_csv(tmp_path/'tiles'/'manifest.csv'))
+    assert m['n_external'] == n_tiles and 0 <= m['external_accuracy'] <= 1 and m['external_path'] == str(tmp_path/'tiles')
+    assert 'external' not in set(pd.read_csv(out_dir/'splits.csv').split)              # never in the training split file
+
+def test_gdc_build_in_one_command_and_resume(tmp_path):
+    server = GDCServer(registry_file('cmu_small_region.svs').read_bytes())
+    try:
+        server.mode = 'drop_once'                                                      # the first download is cut off
+        r = run('livertumor', 'gdc', 'build', '--out', tmp_path/'tcga', '--per-class', '1', '--api-url', server.url)
+        assert r.returncode == 0, r.stderr
+        m = pd.read_csv(tmp_path/'tcga'/'regions'/'manifest.csv')
+        assert len(m) == 3 and set(m.label) == set(CLASSES) and (m.source == 'slide').all()
+        before = (tmp_path/'tcga'/'slides.csv').read_text()
+        r = run('livertumor', 'gdc', 'build', '--out', tmp_path/'tcga', '--per-class', '1', '--api-url', server.url)
+        assert r.returncode == 2 and 'pass --overwrite' in r.stderr                   # the dataset is kept
+        assert 'reusing the slide manifest' in r.stdout and (tmp_path/'tcga'/'slides.csv').read_text() == before
+    finally: server.shutdown(); server.server_close()
