@@ -72,9 +72,9 @@ def nbs_dir(root=None) -> Path: return project_root(root)/'nbs'
 # %% ../nbs/00_core.ipynb #69f6187f
 PRESETS = {
     'smoke': dict(image_size=96, batch_size=16, epochs_head=2, epochs_fine=1, lr_head=1e-3, lr_fine=1e-4,
-                  fine_tune_layers=10, max_images_per_class=30, augment=True),
+                  fine_tune_layers=10, max_images_per_class=30, augment=1.0, cache='memory'),
     'full':  dict(image_size=None, batch_size=16, epochs_head=10, epochs_fine=10, lr_head=1e-3, lr_fine=1e-5,
-                  fine_tune_layers=30, max_images_per_class=None, augment=True),
+                  fine_tune_layers=30, max_images_per_class=None, augment=1.0, cache='memory'),
 }
 
 # %% ../nbs/00_core.ipynb #b2797955
@@ -97,7 +97,9 @@ class RunConfig:
     max_images_per_class:int|None=None # subsample (whole cases) for quick runs; None: all
     val_frac:float=0.1 # fraction of cases held out for validation
     test_frac:float=0.2 # fraction of cases held out for testing
-    augment:bool=True # random flips and rotations on training batches
+    augment:float=1.0 # augmentation strength on training batches: 0 off, 1 the default (see the augment notebook)
+    class_weight:str='none' # 'none', or 'balanced': weight each class's loss by the inverse of its frequency
+    cache:str='memory' # 'none', 'memory', or a file path: keep decoded images after the first epoch
     jit_compile:str='auto' # 'auto' (XLA on a GPU only), 'true' or 'false'
 
     def __post_init__(self):
@@ -121,6 +123,11 @@ class RunConfig:
         if self.val_frac + self.test_frac >= 0.9:
             raise bad_param('val_frac+test_frac', self.val_frac + self.test_frac, 'less than 0.9, to leave cases to train on')
         if self.epochs_head + self.epochs_fine < 1: raise bad_param('epochs_head+epochs_fine', 0, 'at least one epoch')
+        if isinstance(self.augment, bool): self.augment = float(self.augment)
+        if not isinstance(self.augment, (int, float)) or not 0 <= self.augment <= 2:
+            raise bad_param('augment', self.augment, 'a strength from 0 (off) to 2')
+        if self.class_weight not in ('none', 'balanced'): raise bad_param('class_weight', self.class_weight, "'none' or 'balanced'")
+        if not isinstance(self.cache, str) or not self.cache: raise bad_param('cache', self.cache, "'none', 'memory' or a file path")
         jc = str(self.jit_compile).lower()
         if jc not in ('auto', 'true', 'false'): raise bad_param('jit_compile', self.jit_compile, "'auto', 'true' or 'false'")
         self.jit_compile = jc

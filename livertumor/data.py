@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import CLASSES, DataError, bad_param, data_dir
+from .core import CLASSES, DataError, bad_param, check_whole, data_dir
 from .synthetic import ensure_synthetic
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'load_dataset', 'resolve_data', 'subsample_cases', 'check_no_case_leak', 'split_by_case',
-           'load_external', 'make_tf_dataset']
+__all__ = ['IMAGE_SUFFIXES', 'TIFF_SUFFIXES', 'load_dataset', 'check_images', 'resolve_data', 'subsample_cases',
+           'check_no_case_leak', 'split_by_case', 'split_from_file', 'kfold_by_case', 'class_weights', 'load_external',
+           'make_tf_dataset', 'as_tfds']
 
 # %% ../nbs/05_data.ipynb #77bc2a60
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
@@ -51,10 +52,34 @@ def load_dataset(root:str|Path, # dataset folder: <root>/<class>/<image>, option
         df, grouping = _scan_folder(root), 'image'
     if df.empty: raise DataError(f"dataset {root} holds no images.")
     if 'source' not in df: df['source'] = 'unknown'
-    df['image_id'] = [Path(p).stem for p in df.path]
+    if 'image_id' not in df: df['image_id'] = [Path(p).stem for p in df.path]   # tiles name their source image
     df = df[['path', 'label', 'case_id', 'image_id', 'source']].reset_index(drop=True)
     df.attrs.update(root=str(root), grouping=grouping)
     return df
+
+# %% ../nbs/05_data.ipynb #3a172863
+def _probe(path):
+    from PIL import Image
+    try:
+        with Image.open(path) as im: im.load(); return im.mode
+    except Exception as e: return e
+
+def check_images(df:pd.DataFrame, # from `load_dataset`
+                 on_error:str='skip', # 'skip' (report and drop) or 'raise'
+                ) -> pd.DataFrame:
+    "`df` without unreadable images; `attrs['skipped']` names them, `attrs['converted']` counts non-RGB images."
+    from concurrent.futures import ThreadPoolExecutor
+    if on_error not in ('skip', 'raise'): raise bad_param('on_error', on_error, "'skip' or 'raise'")
+    with ThreadPoolExecutor(4) as ex: modes = list(ex.map(_probe, df.path))
+    bad = [(p, m) for p, m in zip(df.path, modes) if isinstance(m, Exception)]
+    if bad and on_error == 'raise':
+        raise DataError(f"{len(bad)} unreadable image(s), first {bad[0][0]}: {bad[0][1]}")
+    for p, e in bad: print(f'WARNING: skipped unreadable image {p}: {e}')
+    out = df[[not isinstance(m, Exception) for m in modes]].reset_index(drop=True)
+    if gone := sorted(set(df.label) - set(out.label)): raise DataError(f"no readable image left for class(es) {', '.join(gone)}.")
+    out.attrs = {**df.attrs, 'skipped': [p for p, _ in bad],
+                 'converted': sum(1 for m in modes if not isinstance(m, Exception) and m != 'RGB')}
+    return out
 
 # %% ../nbs/05_data.ipynb #04c98a2d
 def resolve_data(data:str, # 'synthetic' or a dataset folder
@@ -110,6 +135,44 @@ def split_by_case(df:pd.DataFrame, # from `load_dataset`
     check_no_case_leak(out)
     return out
 
+# %% ../nbs/05_data.ipynb #ab9a6fbc
+def split_from_file(df:pd.DataFrame, # images to split
+                    path:str|Path, # a splits.csv written by an earlier run
+                   ) -> pd.DataFrame:
+    "`df` with the `split` of each case as recorded in `path`."
+    path = Path(path)
+    if not path.is_file(): raise DataError(f"splits file {path} does not exist.")
+    saved = pd.read_csv(path, dtype={'case_id': str})
+    if not {'case_id', 'split'} <= set(saved.columns): raise DataError(f"splits file {path} lacks case_id and split columns.")
+    check_no_case_leak(saved)
+    by_case = saved.drop_duplicates('case_id').set_index('case_id').split
+    missing = sorted(set(df.case_id.astype(str)) - set(by_case.index))
+    if missing: raise DataError(f"splits file {path} has no split for {len(missing)} case(s), first {missing[0]}: it was made for other data.")
+    out = df.assign(split=df.case_id.astype(str).map(by_case)); out.attrs = dict(df.attrs)
+    if absent := sorted(set(out.label[out.split == 'train']) - set(out.label[out.split == 'test'])):
+        raise DataError(f"splits file {path} leaves class(es) {', '.join(absent)} out of the test split: their accuracy could not be measured.")
+    return out
+
+def kfold_by_case(df:pd.DataFrame, k:int=5, seed:int=0) -> list[pd.DataFrame]:
+    "`k` copies of `df`, each with whole cases in `split` = train or test, stratified by class."
+    from sklearn.model_selection import StratifiedGroupKFold
+    check_whole('k', k, 2)
+    counts = df.groupby('label').case_id.nunique()
+    if (counts < k).any():
+        raise DataError(f"class '{counts.idxmin()}' has {counts.min()} case(s): fewer than the {k} folds asked for.")
+    folds = []
+    for tr, te in StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(df, df.label, df.case_id):
+        split = np.where(np.isin(np.arange(len(df)), te), 'test', 'train')
+        f = df.assign(split=split); f.attrs = dict(df.attrs); check_no_case_leak(f); folds.append(f)
+    return folds
+
+def class_weights(df:pd.DataFrame) -> dict:
+    "Keras `class_weight`: {class index: n / (classes × n_class)} over the classes present in `df`."
+    from sklearn.utils.class_weight import compute_class_weight
+    present = np.array(sorted(set(df.label)))
+    w = compute_class_weight('balanced', classes=present, y=df.label.values)
+    return {CLASSES.index(c): float(v) for c, v in zip(present, w)}
+
 # %% ../nbs/05_data.ipynb #78f0fd43
 def load_external(root:str|Path, # dataset folder of other patients
                   images:pd.DataFrame, # the run's own images (with case_id)
@@ -121,30 +184,55 @@ def load_external(root:str|Path, # dataset folder of other patients
                                "an external test set must come from other patients.")
     return ext
 
-# %% ../nbs/05_data.ipynb #2cf0bb87
-def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path and label
+# %% ../nbs/05_data.ipynb #d879b192
+TIFF_SUFFIXES = ('.tif', '.tiff')
+
+def _decode_pil(path):
+    from PIL import Image
+    with Image.open(path.numpy().decode()) as im: return np.asarray(im.convert('RGB'))
+
+def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path (and label)
                     image_size:int, # square side the backbone expects
                     preprocess=None, # the backbone's preprocess_input, or None for [0, 255] floats
                     batch_size:int=16,
-                    training:bool=False, # shuffle and augment
-                    augment:bool=False, # random flips and rotations (training only)
+                    training:bool=False, # shuffle, and augment if `augment` is given
+                    augment=None, # a batch augmenter from `make_augmenter` (training only)
                     seed:int=0,
+                    cache:str='none', # 'none', 'memory' or a cache file path
+                    deterministic:bool=True, # keep order in parallel steps
                    ):
     "A batched, prefetched `tf.data.Dataset` of (image, label index) for `df` (label -1 where `df` has no label column)."
-    import tensorflow as tf, keras
+    import tensorflow as tf
     if df.empty: raise DataError("a split is empty: too few cases for the fractions asked for.")
     labels = np.array([CLASSES.index(l) for l in df.label] if 'label' in df else [-1] * len(df), dtype='int32')  # -1: unlabelled
-    ds = tf.data.Dataset.from_tensor_slices((df.path.tolist(), labels))
-    if training: ds = ds.shuffle(len(df), seed=seed, reshuffle_each_iteration=True)
+    tiff = any(str(p).lower().endswith(TIFF_SUFFIXES) for p in df.path)
     def load(path, label):
-        img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        if tiff:
+            img = tf.py_function(_decode_pil, [path], tf.uint8); img.set_shape([None, None, 3])
+        else:
+            img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         img = tf.image.resize(tf.cast(img, tf.float32), (image_size, image_size), antialias=True)
-        return img, label
+        return tf.cast(tf.round(tf.clip_by_value(img, 0, 255)), tf.uint8), label     # uint8: a quarter of the cache
+    ds = tf.data.Dataset.from_tensor_slices((df.path.astype(str).tolist(), labels))
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(batch_size)
-    if training and augment:
-        aug = keras.Sequential([keras.layers.RandomFlip('horizontal_and_vertical', seed=seed),
-                                keras.layers.RandomRotation(0.25, fill_mode='reflect', seed=seed)])
-        ds = ds.map(lambda x, y: (aug(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if cache != 'none': ds = ds.cache('' if cache == 'memory' else str(cache))
+    if training: ds = ds.shuffle(len(df), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if training and augment is not None: ds = ds.map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     if preprocess is not None: ds = ds.map(lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    opts = tf.data.Options(); opts.deterministic = deterministic
+    return ds.with_options(opts).prefetch(tf.data.AUTOTUNE)
+
+# %% ../nbs/05_data.ipynb #1de5a37d
+def as_tfds(df:pd.DataFrame, # images with a split column
+            folder:str|Path, # where to lay out the split (created)
+           ):
+    "A `tfds.folder_dataset.ImageFolder` builder over `df`'s split, laid out with symbolic links."
+    import tensorflow_datasets as tfds
+    if 'split' not in df: raise bad_param('df', 'without a split column', 'images split by `split_by_case` or `split_from_file`')
+    folder = Path(folder)
+    for r in df.itertuples():
+        link = folder/r.split/r.label/f'{r.case_id}__{Path(r.path).name}'
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists(): link.symlink_to(Path(r.path).resolve())
+    return tfds.folder_dataset.ImageFolder(str(folder))

@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import CLASSES, CLASS_TITLES, REQUIRED_ACCURACY, DataError, write_json_atomic, write_text_atomic
+from .core import CLASSES, CLASS_TITLES, REQUIRED_ACCURACY, DataError, bad_param, write_json_atomic, write_text_atomic
 from .data import IMAGE_SUFFIXES, make_tf_dataset
 from .models import get_backbone
 
 # %% auto #0
-__all__ = ['predict_split', 'accuracy', 'plot_learning_curves', 'plot_confusion', 'collect_runs', 'results_table',
-           'markdown_table', 'write_results', 'save_for_inference', 'load_for_inference', 'predict_images']
+__all__ = ['predict_split', 'accuracy', 'aggregate_predictions', 'plot_learning_curves', 'plot_confusion', 'collect_runs',
+           'results_table', 'markdown_table', 'write_results', 'save_for_inference', 'load_for_inference',
+           'predict_images']
 
 # %% ../nbs/09_evaluate.ipynb #1d145741
 def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -29,6 +30,29 @@ def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
 def accuracy(y_true, probs) -> float:
     "Fraction of examples whose most probable class is the true one."
     return float(np.mean(np.asarray(probs).argmax(1) == np.asarray(y_true)))
+
+# %% ../nbs/09_evaluate.ipynb #0f649afe
+def aggregate_predictions(df:pd.DataFrame, # rows in prediction order, with label and `by` columns
+                          probs:np.ndarray, # N × classes
+                          by:str='image_id', # or 'case_id'
+                          how:str='mean', # 'mean' probability or majority 'vote'
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    "True labels and aggregated probabilities (one-hot for votes) per group of `by`."
+    if how not in ('mean', 'vote'): raise bad_param('how', how, "'mean' or 'vote'")
+    if len(df) != len(probs): raise ValueError(f'{len(df)} rows but {len(probs)} predictions')
+    probs = np.asarray(probs, dtype='float32')
+    y = np.array([CLASSES.index(l) for l in df.label])
+    keys = df[by].astype(str).values
+    groups = pd.Series(range(len(df))).groupby(keys, sort=True).apply(list)
+    ys, ps = [], []
+    for idx in groups:
+        p = probs[idx].mean(0)
+        if how == 'vote':
+            votes = np.bincount(probs[idx].argmax(1), minlength=probs.shape[1])
+            tied = np.flatnonzero(votes == votes.max())
+            p = np.eye(probs.shape[1])[tied[p[tied].argmax()]]
+        ys.append(np.bincount(y[idx], minlength=probs.shape[1]).argmax()); ps.append(p)
+    return np.array(ys), np.array(ps)
 
 # %% ../nbs/09_evaluate.ipynb #c18f9469
 def _title(model_name, weights_used, synthetic):

@@ -38,6 +38,7 @@ def fit_two_phase(model, # classifier from `build_classifier`
                   epochs_head:int=2, lr_head:float=1e-3, # phase 1: frozen backbone
                   epochs_fine:int=1, lr_fine:float=1e-4, fine_tune_layers:int=10, # phase 2
                   jit_compile:bool=False, # compile with XLA
+                  class_weight:dict|None=None, # from `class_weights`, or None
                   callbacks=(), verbose:int=1,
                  ) -> pd.DataFrame:
     "Train head then top layers; the joined history with `epoch` and `phase` columns."
@@ -48,7 +49,7 @@ def fit_two_phase(model, # classifier from `build_classifier`
         _compile(model, lr, jit_compile)
         start = sum(len(h) for h in hists)
         h = model.fit(train_ds, validation_data=val_ds, epochs=start + epochs, initial_epoch=start,
-                      callbacks=list(callbacks), verbose=verbose)
+                      class_weight=class_weight, callbacks=list(callbacks), verbose=verbose)
         hists.append(pd.DataFrame(h.history).assign(phase=phase))
     out = pd.concat(hists, ignore_index=True)
     out.insert(0, 'epoch', range(1, len(out) + 1))

@@ -1,0 +1,73 @@
+"""Input-pipeline benchmark: images per second the tf.data pipeline delivers (augmentation on) against images per
+second a DenseNet121 training step consumes, on this machine; and the pipeline's peak resident memory.
+
+    python benchmarks/pipeline.py [--data synthetic] [--epochs 3] [--steps 6]
+
+The pipeline is measured first, alone in the process, so the peak memory printed for it excludes the model: once decoding
+every epoch, once with decoded images cached in memory (after a warm-up epoch that fills the cache).
+Prints one line per number and a final JSON line.
+"""
+import argparse, json, os, time
+
+def rss_mb(field='VmHWM') -> float:
+    "Peak (VmHWM) or current (VmRSS) resident memory of this process in MB, from /proc (Linux)."
+    for line in open('/proc/self/status'):
+        if line.startswith(field + ':'): return int(line.split()[1]) / 1024
+    return float('nan')
+
+def pipeline_rate(df, size, batch, epochs, cache='none', seed=0):
+    "Images per second over `epochs` epochs, after one warm-up epoch (which fills the cache, if any)."
+    from keras.applications import densenet
+    from livertumor.augment import make_augmenter
+    from livertumor.data import make_tf_dataset
+    ds = make_tf_dataset(df, size, densenet.preprocess_input, batch, training=True, augment=make_augmenter(1.0, seed=seed),
+                         seed=seed, cache=cache)
+    for _ in ds: pass                                                    # warm-up epoch
+    n, t0 = 0, time.perf_counter()
+    for _ in range(epochs):
+        for x, _ in ds: n += int(x.shape[0])
+    return n / (time.perf_counter() - t0)
+
+def train_rate(size, batch, steps, fine_tune_layers):
+    import numpy as np, keras
+    from livertumor.models import load_backbone, build_classifier
+    from livertumor.train import set_trainable
+    backbone, _ = load_backbone('DenseNet121', size, 'none')
+    model = build_classifier(backbone)
+    set_trainable(backbone, fine_tune_layers)
+    model.compile(keras.optimizers.Adam(1e-4), 'sparse_categorical_crossentropy', jit_compile=False)
+    x = np.random.default_rng(0).uniform(-1, 1, (batch, size, size, 3)).astype('float32')
+    y = np.zeros(batch, 'int32')
+    model.train_on_batch(x, y); model.train_on_batch(x, y)               # compile and warm up
+    t0 = time.perf_counter()
+    for _ in range(steps): model.train_on_batch(x, y)
+    return steps * batch / (time.perf_counter() - t0)
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--data', default='synthetic'); p.add_argument('--epochs', type=int, default=3)
+    p.add_argument('--steps', type=int, default=6); p.add_argument('--batch', type=int, default=16)
+    a = p.parse_args()
+    from livertumor.data import resolve_data, load_dataset
+    size = 224
+    df = load_dataset(resolve_data(a.data))
+    base = rss_mb('VmRSS')
+    decode = pipeline_rate(df, size, a.batch, a.epochs)
+    cached = pipeline_rate(df, size, a.batch, a.epochs, cache='memory')
+    pipe_mb = rss_mb()
+    print(f'pipeline, decoding every epoch: {decode:.1f} images/s ({len(df)} images of {a.data}, {size} px, augmentation on, {os.cpu_count()} cores)')
+    print(f"pipeline, decoded images cached (cache='memory'): {cached:.1f} images/s")
+    print(f'pipeline peak resident memory: {pipe_mb:.0f} MB ({base:.0f} MB before TensorFlow was imported and the pipeline built)')
+    head = train_rate(size, a.batch, a.steps, 0)
+    fine = train_rate(size, a.batch, a.steps, 30)
+    print(f'DenseNet121 training step, frozen backbone (phase 1): {head:.1f} images/s')
+    print(f'DenseNet121 training step, top 30 layers trainable (phase 2): {fine:.1f} images/s')
+    step = max(head, fine)
+    print(f'pipeline / fastest training step: {cached / step:.1f}x cached, {decode / step:.1f}x decoding every epoch '
+          f'(target >= 5x); peak memory {pipe_mb:.0f} MB (target < 2048 MB)')
+    print(json.dumps(dict(pipeline_decode_images_per_s=round(decode, 1), pipeline_cached_images_per_s=round(cached, 1),
+                          train_head_images_per_s=round(head, 2), train_fine_images_per_s=round(fine, 2),
+                          ratio_cached=round(cached / step, 1), ratio_decode=round(decode / step, 1),
+                          pipeline_peak_rss_mb=round(pipe_mb))))
+
+if __name__ == '__main__': main()
