@@ -21,14 +21,20 @@ class Backbone:
     module:str # keras.applications submodule holding its preprocess_input
     input_size:int # the side it was trained at on ImageNet
     min_size:int=32 # smallest side Keras accepts without the top
+    source:str='keras.applications' # the module holding its constructor
 
     def constructor(self):
-        import keras
-        return getattr(keras.applications, self.name)
+        return getattr(importlib.import_module(self.source), self.name)
+
+    @property
+    def preprocessing(self) -> str:
+        "Dotted name of its `preprocess_input`."
+        return f'{self.source}.{self.module}.preprocess_input' if self.source == 'keras.applications' else f'{self.source}.preprocess_input'
 
     def preprocess(self):
         "The backbone's own `preprocess_input` (expects RGB floats in [0, 255])."
-        return importlib.import_module(f'keras.applications.{self.module}').preprocess_input
+        module, _, fn = self.preprocessing.rpartition('.')
+        return getattr(importlib.import_module(module), fn)
 
 BACKBONES = {b.name: b for b in [
     Backbone('VGG16', 'vgg16', 224), Backbone('VGG19', 'vgg19', 224),
@@ -36,6 +42,7 @@ BACKBONES = {b.name: b for b in [
     Backbone('InceptionV3', 'inception_v3', 299, min_size=75),
     Backbone('DenseNet121', 'densenet', 224), Backbone('DenseNet169', 'densenet', 224),
     Backbone('EfficientNetB0', 'efficientnet', 224), Backbone('EfficientNetB7', 'efficientnet', 600),
+    Backbone('EfficientNetLite0', 'lite0', 224, source='livertumor.lite0'),
 ]}
 
 # %% ../nbs/07_models.ipynb #0961416f
@@ -62,7 +69,8 @@ def load_backbone(name:str, # backbone name
     check_whole('image_size', image_size, bb.min_size, f' for {name}')
     build = lambda w: bb.constructor()(include_top=False, weights=w, input_shape=(image_size, image_size, 3))
     if weights in ('auto', 'imagenet'):
-        try: return build('imagenet'), dict(requested=weights, used='imagenet', source='keras.applications ImageNet')
+        try: return build('imagenet'), dict(requested=weights, used='imagenet',
+                                            source=getattr(importlib.import_module(bb.source), 'IMAGENET_SOURCE', 'keras.applications ImageNet'))
         except Exception as e:
             why = f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'
             if weights == 'imagenet':
