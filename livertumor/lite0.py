@@ -127,7 +127,7 @@ def preprocess_input(x):
     return (x / 255.0 - np.array([0.485, 0.456, 0.406], 'float32')) / np.array([0.229, 0.224, 0.225], 'float32')
 
 # %% ../nbs/06b_lite0.ipynb #1d0e797e
-def grace_hopper_top5(model=None) -> list[tuple[int, float]]:
+def grace_hopper_top5(model=None, preprocess=None) -> list[tuple[int, float]]:
     "Top-5 (ImageNet class, probability) of `model` (default: Lite0 with ImageNet weights) on matplotlib's grace_hopper.jpg."
     import matplotlib.cbook
     from PIL import Image
@@ -135,5 +135,5 @@ def grace_hopper_top5(model=None) -> list[tuple[int, float]]:
     with matplotlib.cbook.get_sample_data('grace_hopper.jpg') as f: img = Image.open(f).convert('RGB')
     w, h = img.size; s = min(w, h)
     img = img.crop(((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2)).resize((224, 224), Image.BICUBIC)
-    p = model.predict(preprocess_input(np.asarray(img, 'float32')[None]), verbose=0)[0]
+    p = model.predict((preprocess or preprocess_input)(np.asarray(img, 'float32')[None]), verbose=0)[0]
     return [(int(c), round(float(p[c]), 3)) for c in np.argsort(p)[::-1][:5]]
