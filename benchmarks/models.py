@@ -8,13 +8,22 @@ Inputs are random images at the backbone's native size; training is the fine-tun
 """
 import argparse, json, subprocess, sys, time
 
-def measure(model, precision, xla, steps, batch):
+def rss_mb(field='VmHWM') -> float:
+    "Peak (VmHWM) or current (VmRSS) resident memory of this process in MB, from /proc (Linux)."
+    for line in open('/proc/self/status'):
+        if line.startswith(field + ':'): return int(line.split()[1]) / 1024
+    return float('nan')
+
+def measure(model, precision, xla, steps, batch, fine_tune_layers=30):
+    "Training and inference images/s of `model` at its native size, random weights, top `fine_tune_layers` trainable."
     import numpy as np, keras
     from livertumor.models import build_classifier, get_backbone, load_backbone, set_trainable
+    from livertumor.train import choose_precision
+    precision = choose_precision(precision)
     keras.mixed_precision.set_global_policy(precision)
     size = get_backbone(model).input_size
     bb, _ = load_backbone(model, size, 'none')
-    m = build_classifier(bb); set_trainable(bb, 30)
+    m = build_classifier(bb); set_trainable(bb, fine_tune_layers)
     m.compile(keras.optimizers.Adam(1e-4), 'sparse_categorical_crossentropy', jit_compile=xla)
     x = np.random.default_rng(0).uniform(-1, 1, (batch, size, size, 3)).astype('float32'); y = np.zeros(batch, 'int32')
     t0 = time.perf_counter(); m.train_on_batch(x, y); m.train_on_batch(x, y); warm = time.perf_counter() - t0
@@ -25,7 +34,7 @@ def measure(model, precision, xla, steps, batch):
     t0 = time.perf_counter()
     for _ in range(steps): m.predict_on_batch(x)
     infer = steps * batch / (time.perf_counter() - t0)
-    peak = next(int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM:'))
+    peak = rss_mb()
     return dict(model=model, precision=precision, xla=xla, size=size, train_img_s=round(train, 2), infer_img_s=round(infer, 2),
                 compile_and_warmup_s=round(warm, 1), peak_rss_mb=round(peak))
 

@@ -7,13 +7,11 @@ The pipeline is measured first, alone in the process, so the peak memory printed
 every epoch, once with decoded images cached in memory (after a warm-up epoch that fills the cache).
 Prints one line per number and a final JSON line.
 """
-import argparse, json, os, time
+import argparse, json, os, sys, time
+from pathlib import Path
 
-def rss_mb(field='VmHWM') -> float:
-    "Peak (VmHWM) or current (VmRSS) resident memory of this process in MB, from /proc (Linux)."
-    for line in open('/proc/self/status'):
-        if line.startswith(field + ':'): return int(line.split()[1]) / 1024
-    return float('nan')
+sys.path.insert(0, str(Path(__file__).parent))
+from models import measure, rss_mb   # benchmarks/models.py: the step timing and memory reading both benchmarks share
 
 def pipeline_rate(df, size, batch, epochs, cache='none', deterministic=False, seed=0):
     "Images per second over `epochs` epochs, after one warm-up epoch (which fills the cache, if any)."
@@ -29,21 +27,8 @@ def pipeline_rate(df, size, batch, epochs, cache='none', deterministic=False, se
     return n / (time.perf_counter() - t0)
 
 def train_rate(size, batch, steps, fine_tune_layers):
-    import numpy as np, keras
-    from livertumor.train import choose_precision
-    keras.mixed_precision.set_global_policy(choose_precision('auto'))   # as a study run on this machine
-    from livertumor.models import load_backbone, build_classifier
-    from livertumor.train import set_trainable
-    backbone, _ = load_backbone('DenseNet121', size, 'none')
-    model = build_classifier(backbone)
-    set_trainable(backbone, fine_tune_layers)
-    model.compile(keras.optimizers.Adam(1e-4), 'sparse_categorical_crossentropy', jit_compile=False)
-    x = np.random.default_rng(0).uniform(-1, 1, (batch, size, size, 3)).astype('float32')
-    y = np.zeros(batch, 'int32')
-    model.train_on_batch(x, y); model.train_on_batch(x, y)               # compile and warm up
-    t0 = time.perf_counter()
-    for _ in range(steps): model.train_on_batch(x, y)
-    return steps * batch / (time.perf_counter() - t0)
+    "Images/s a DenseNet121 training step consumes, at the precision a run would pick here (see models.py)."
+    return measure('DenseNet121', 'auto', False, steps, batch, fine_tune_layers)['train_img_s']
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -64,8 +49,8 @@ def main():
     print(f'pipeline peak resident memory: {pipe_mb:.0f} MB ({base:.0f} MB before TensorFlow was imported and the pipeline built)')
     head = train_rate(size, a.batch, a.steps, 0)
     fine = train_rate(size, a.batch, a.steps, 30)
-    import keras
-    print(f'DenseNet121 training step ({keras.mixed_precision.global_policy().name}), frozen backbone (phase 1): {head:.1f} images/s')
+    from livertumor.train import choose_precision
+    print(f"DenseNet121 training step ({choose_precision('auto')}), frozen backbone (phase 1): {head:.1f} images/s")
     print(f'DenseNet121 training step, top 30 layers trainable (phase 2): {fine:.1f} images/s')
     step = max(head, fine)
     print(f'pipeline / fastest training step: {cached / step:.1f}x cached, {determ / step:.1f}x cached and deterministic, '

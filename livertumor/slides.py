@@ -111,17 +111,18 @@ def extract_regions(slides_dir:str|Path, # folder holding the manifest's slides
     with staged_folder(out, overwrite, what='region dataset') as tmp:
         for s in slides.itertuples():
             path = Path(slides_dir)/s.file_name
-            try:
+            try:                                                   # a slide counts only if all its regions were read
                 slide = open_slide(path)
-                for k, r in enumerate(find_regions(slide, size, um_per_px, per_slide, min_tissue, seed, path.name).itertuples()):
-                    rel = f'{s.label}/{s.case_id}_{Path(s.file_name).stem}_{k}.png'
-                    (tmp/s.label).mkdir(exist_ok=True)
-                    Image.fromarray(read_region(slide, r.x, r.y, r.side, size, path.name)).save(tmp/rel)
-                    rows.append(dict(path=rel, label=s.label, case_id=s.case_id, source='slide', slide=s.file_name,
-                                     x=r.x, y=r.y, side=r.side, um_per_px=um_per_px, tissue=r.tissue))
+                regions = find_regions(slide, size, um_per_px, per_slide, min_tissue, seed, path.name)
+                images = [read_region(slide, r.x, r.y, r.side, size, path.name) for r in regions.itertuples()]
             except DataError as e:
-                print(f'WARNING: skipped {path.name}: {e}'); skipped.append(dict(file_name=s.file_name, reason=str(e)))
-                for row in [r for r in rows if r['slide'] == s.file_name]: (tmp/row['path']).unlink(); rows.remove(row)
+                print(f'WARNING: skipped {path.name}: {e}'); skipped.append(dict(file_name=s.file_name, reason=str(e))); continue
+            (tmp/s.label).mkdir(exist_ok=True)
+            for k, (r, img) in enumerate(zip(regions.itertuples(), images)):
+                rel = f'{s.label}/{s.case_id}_{Path(s.file_name).stem}_{k}.png'
+                Image.fromarray(img).save(tmp/rel)
+                rows.append(dict(path=rel, label=s.label, case_id=s.case_id, source='slide', slide=s.file_name,
+                                 x=r.x, y=r.y, side=r.side, um_per_px=um_per_px, tissue=r.tissue))
         m = pd.DataFrame(rows, columns=['path', 'label', 'case_id', 'source', 'slide', 'x', 'y', 'side', 'um_per_px', 'tissue'])
         if empty := [c for c in sorted(set(slides.label)) if not (m.label == c).any()]:
             raise DataError(f"no usable region for class(es) {', '.join(empty)} in {slides_dir}: see the warnings above.")

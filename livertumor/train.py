@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import ConfigError, bad_param
+from .core import PRECISIONS, STRATEGIES, ConfigError, bad_param, swap_into_place
 from .models import set_trainable
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'use_xla', 'cpu_has_bf16', 'choose_precision', 'choose_strategy', 'fit_two_phase', 'staging_dir',
-           'publish_run', 'resume_dir']
+__all__ = ['use_xla', 'cpu_has_bf16', 'choose_precision', 'choose_strategy', 'fit_two_phase', 'staging_dir', 'publish_run',
+           'resume_dir']
 
 # %% ../nbs/08_train.ipynb #340040af
 def use_xla(jit_compile:str='auto', # 'auto', 'true' or 'false'
@@ -28,8 +28,6 @@ def use_xla(jit_compile:str='auto', # 'auto', 'true' or 'false'
     return bool(tf.config.list_physical_devices('GPU'))
 
 # %% ../nbs/08_train.ipynb #3d873a88
-PRECISIONS = ('auto', 'float32', 'mixed_float16', 'mixed_bfloat16')
-
 def cpu_has_bf16() -> bool:
     "Whether this CPU advertises bfloat16 instructions (Linux /proc/cpuinfo)."
     try: flags = Path('/proc/cpuinfo').read_text()
@@ -48,7 +46,7 @@ def choose_precision(precision:str='auto') -> str:
 def choose_strategy(strategy:str='auto'): # 'auto', 'mirrored' or 'default'
     "A `tf.distribute` strategy: mirrored over several GPUs (or on request), else the default one."
     import tensorflow as tf
-    if strategy not in ('auto', 'mirrored', 'default'): raise bad_param('strategy', strategy, "'auto', 'mirrored' or 'default'")
+    if strategy not in STRATEGIES: raise bad_param('strategy', strategy, f"one of {', '.join(STRATEGIES)}")
     gpus = tf.config.list_logical_devices('GPU')
     devices = gpus or tf.config.list_logical_devices('CPU')
     if strategy == 'mirrored' or (strategy == 'auto' and len(gpus) > 1):
@@ -113,13 +111,7 @@ def staging_dir(out_dir:str|Path) -> Path:
 
 def publish_run(stage:str|Path, out_dir:str|Path) -> Path:
     "Replace `out_dir` by the finished `stage` folder."
-    stage, out_dir = Path(stage), Path(out_dir)
-    old = out_dir.with_name(f'.{out_dir.name}.old')
-    shutil.rmtree(old, ignore_errors=True)
-    if out_dir.exists(): os.replace(out_dir, old)
-    os.replace(stage, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    return out_dir
+    return swap_into_place(Path(stage), Path(out_dir))
 
 # %% ../nbs/08_train.ipynb #70200be5
 def resume_dir(cfg) -> tuple[Path, bool]:

@@ -1,4 +1,5 @@
 import os, sys, subprocess
+from contextlib import contextmanager
 from pathlib import Path
 import pytest
 
@@ -14,3 +15,16 @@ def run(*cmd, cwd=ROOT, timeout=900, **kw):
     exe = BIN/cmd[0]
     return subprocess.run([str(exe) if exe.exists() else cmd[0], *map(str, cmd[1:])], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, **kw)
+
+@contextmanager
+def gdc_server():
+    "A loopback stand-in for the GDC API serving the real Aperio slide, stopped on exit."
+    from gdc_server import GDCServer
+    from livertumor.core import registry_file
+    s = GDCServer(registry_file('cmu_small_region.svs').read_bytes())
+    try: yield s
+    finally: s.shutdown(); s.server_close()
+
+@pytest.fixture
+def server():
+    with gdc_server() as s: yield s

@@ -3,16 +3,12 @@ import hashlib, socket
 import pandas as pd
 import pytest
 from conftest import run
-from gdc_server import GDCServer
 from livertumor.core import DataError, registry_file
 from livertumor.gdc import GDCError, download_file, query_manifest, read_manifest
 
 @pytest.fixture(scope='module')
 def slide(): return registry_file('cmu_small_region.svs').read_bytes()
 
-@pytest.fixture
-def server(slide):
-    s = GDCServer(slide); yield s; s.shutdown(); s.server_close()
 
 def test_query_pages_and_picks_one_slide_per_case(server, tmp_path):
     m = query_manifest(tmp_path/'m.csv', per_class=3, api_url=server.url)

@@ -4,8 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from conftest import run
-from gdc_server import GDCServer
+from conftest import gdc_server, run
 from livertumor.core import CLASSES, registry_file
 from livertumor.data import load_dataset, split_by_case
 
@@ -13,12 +12,10 @@ from livertumor.data import load_dataset, split_by_case
 def slides(tmp_path_factory):
     "One real slide per case, fetched through `livertumor gdc` from the loopback server."
     d = tmp_path_factory.mktemp('gdc')
-    server = GDCServer(registry_file('cmu_small_region.svs').read_bytes())
-    try:
+    with gdc_server() as server:
         assert run('livertumor', 'gdc', 'query', '--out', d/'slides.csv', '--per-class', '2', '--api-url', server.url).returncode == 0
         r = run('livertumor', 'gdc', 'download', d/'slides.csv', '--out', d/'slides', '--api-url', server.url)
         assert r.returncode == 0, r.stderr
-    finally: server.shutdown(); server.server_close()
     return d
 
 def test_slides_to_regions_to_tiles(slides, tmp_path):
@@ -117,8 +114,7 @@ def test_external_test_set_is_only_tested_on(slides, tmp_path):
     assert 'external' not in set(pd.read_csv(out_dir/'splits.csv').split)              # never in the training split file
 
 def test_gdc_build_in_one_command_and_resume(tmp_path):
-    server = GDCServer(registry_file('cmu_small_region.svs').read_bytes())
-    try:
+    with gdc_server() as server:
         server.mode = 'drop_once'                                                      # the first download is cut off
         r = run('livertumor', 'gdc', 'build', '--out', tmp_path/'tcga', '--per-class', '1', '--api-url', server.url)
         assert r.returncode == 0, r.stderr
@@ -128,4 +124,3 @@ def test_gdc_build_in_one_command_and_resume(tmp_path):
         r = run('livertumor', 'gdc', 'build', '--out', tmp_path/'tcga', '--per-class', '1', '--api-url', server.url)
         assert r.returncode == 2 and 'pass --overwrite' in r.stderr                   # the dataset is kept
         assert 'reusing the slide manifest' in r.stdout and (tmp_path/'tcga'/'slides.csv').read_text() == before
-    finally: server.shutdown(); server.server_close()
