@@ -30,7 +30,7 @@ class HEDJitter:
 
 # %% ../nbs/06_augment.ipynb #91178ad5
 def make_augmenter(strength:float=1.0, # 0: off; 1: the defaults above; scales every range
-                   seed:int=0, # seeds every random layer
+                   seed:int=0, # seeds every random layer (each its own offset of it)
                    colour:bool=True, # brightness, contrast and stain jitter
                    hsv:bool=False, # also saturation and hue jitter (slower; stain jitter already varies colour)
                   ):
@@ -39,16 +39,16 @@ def make_augmenter(strength:float=1.0, # 0: off; 1: the defaults above; scales e
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 2:
         raise bad_param('augment', strength, 'a strength from 0 (off) to 2')
     if strength == 0: return None
-    L, s = keras_cv.layers, float(strength)
-    layers = [L.RandomFlip('horizontal_and_vertical', seed=seed),
-              L.RandomRotation(min(0.5, 0.5 * s), fill_mode='reflect', seed=seed + 1),
-              L.RandomZoom((-0.15 * s, 0.15 * s), fill_mode='reflect', seed=seed + 2)]
+    L, s = keras_cv.layers, float(strength)     # offsets from 1: keras-cv takes seed 0 for "no seed"
+    layers = [L.RandomFlip('horizontal_and_vertical', seed=seed + 1),
+              L.RandomRotation(min(0.5, 0.5 * s), fill_mode='reflect', seed=seed + 2),
+              L.RandomZoom((-0.15 * s, 0.15 * s), fill_mode='reflect', seed=seed + 3)]
     if colour:
         K = keras.layers                                # keras-cv's colour layers ignore their seed under Keras 3.15
-        layers += [K.RandomBrightness(0.1 * s, value_range=(0, 255), seed=seed + 3),
-                   K.RandomContrast(0.15 * s, value_range=(0, 255), seed=seed + 4), HEDJitter(0.05 * s, seed=seed + 7)]
-        if hsv: layers += [K.RandomSaturation((0.5 - 0.075 * s, 0.5 + 0.075 * s), value_range=(0, 255), seed=seed + 5),
-                           K.RandomHue(0.02 * s, value_range=(0, 255), seed=seed + 6)]
+        layers += [K.RandomBrightness(0.1 * s, value_range=(0, 255), seed=seed + 4),
+                   K.RandomContrast(0.15 * s, value_range=(0, 255), seed=seed + 5), HEDJitter(0.05 * s, seed=seed + 8)]
+        if hsv: layers += [K.RandomSaturation((0.5 - 0.075 * s, 0.5 + 0.075 * s), value_range=(0, 255), seed=seed + 6),
+                           K.RandomHue(0.02 * s, value_range=(0, 255), seed=seed + 7)]
     def augment(x):
         for layer in layers: x = layer(x, training=True)
         return tf.clip_by_value(tf.cast(x, tf.float32), 0.0, 255.0)
