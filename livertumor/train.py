@@ -4,17 +4,19 @@
 
 # %% ../nbs/08_train.ipynb #e128f826
 from __future__ import annotations
-import os, shutil
+import json, os, shutil
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .core import PRECISIONS, STRATEGIES, ConfigError, bad_param, swap_into_place
+from .core import PRECISIONS, STRATEGIES, ConfigError, WeightsError, bad_param, swap_into_place
 from .models import set_trainable
 
 # %% auto #0
 __all__ = ['use_xla', 'cpu_has_bf16', 'choose_precision', 'choose_strategy', 'fit_two_phase', 'staging_dir', 'publish_run',
-           'resume_dir']
+           'resume_dir', 'best_so_far']
 
 # %% ../nbs/08_train.ipynb #340040af
 def use_xla(jit_compile:str='auto', # 'auto', 'true' or 'false'
@@ -71,7 +73,7 @@ def fit_two_phase(model, # classifier from `build_classifier`
                  ) -> pd.DataFrame:
     "Train head then top layers; the joined history with `epoch` and `phase` columns."
     import keras
-    hists = []
+    hists, skipped = [], 0
     for phase, epochs, lr, n_layers in (('head', epochs_head, lr_head, 0), ('fine', epochs_fine, lr_fine, fine_tune_layers)):
         if epochs <= 0: continue
         set_trainable(backbone, n_layers)
@@ -81,10 +83,9 @@ def fit_two_phase(model, # classifier from `build_classifier`
             bdir = Path(backup_dir); bdir.mkdir(parents=True, exist_ok=True)
             done, log = bdir/f'{phase}.done.weights.h5', bdir/f'{phase}.history.csv'
             if done.is_file():                                   # this phase finished before the interruption
-                model.load_weights(done)
-                hists.append(_logged(log).assign(phase=phase)); continue
-            cbs += [keras.callbacks.BackupAndRestore(str(bdir/phase), double_checkpoint=True),   # survives a kill mid-save
-                    keras.callbacks.CSVLogger(str(log), append=True)]
+                with _readable(bdir): model.load_weights(done)
+                hists.append(_logged(log).assign(phase=phase)); skipped += epochs; continue
+            cbs += [_Backup(bdir/phase, train_ds, start, skipped), keras.callbacks.CSVLogger(str(log), append=True)]
         h = model.fit(train_ds, validation_data=val_ds, epochs=start + epochs, initial_epoch=start,
                       class_weight=class_weight, callbacks=cbs, verbose=verbose, shuffle=False)  # the dataset shuffles itself
         model._initial_epoch = None    # BackupAndRestore sets it and Keras 3.15 never clears it: the next phase would restart there
@@ -95,6 +96,39 @@ def fit_two_phase(model, # classifier from `build_classifier`
     out = pd.concat(hists, ignore_index=True)
     out.insert(0, 'epoch', range(1, len(out) + 1))
     return out
+
+def _Backup(backup_dir, train_ds, start, skipped):
+    """`BackupAndRestore` that also resumes the random streams: the model's seed generators (dropout) are saved with each
+    epoch, and the batches of epochs trained before the kill are drawn again so shuffling and augmentation continue in step."""
+    import keras
+    from livertumor.core import write_json_atomic
+    class Backup(keras.callbacks.BackupAndRestore):
+        def _seeds(self): return [v for v in self.model.variables if 'seed_generator_state' in v.path]
+        def on_train_begin(self, logs=None):
+            with _readable(Path(self.backup_dir).parent):
+                super().on_train_begin(logs)                   # restores weights, optimizer and the epoch reached
+                epoch, log = self.model._initial_epoch or start, Path(self.backup_dir)/'seeds.json'
+                states = json.loads(log.read_text()).get(str(epoch)) if log.is_file() else None
+            if states:
+                for v, s in zip(self._seeds(), states): v.assign(np.array(s, dtype=v.dtype))
+            for _ in range(skipped + epoch - start):   # as Keras does per epoch: an iterator used, then one made ahead
+                for _ in train_ds: pass
+                iter(train_ds)
+        def on_epoch_end(self, epoch, logs=None):
+            log = Path(self.backup_dir)/'seeds.json'          # written before the weights: a kill between leaves a spare entry
+            states = json.loads(log.read_text()) if log.is_file() else {}
+            states[str(epoch + 1)] = [v.numpy().tolist() for v in self._seeds()]
+            Path(self.backup_dir).mkdir(parents=True, exist_ok=True); write_json_atomic(log, states)
+            super().on_epoch_end(epoch, logs)
+    return Backup(str(backup_dir), double_checkpoint=True)    # double: survives a kill mid-save
+
+@contextmanager
+def _readable(backup_dir):
+    "Turn an unreadable resume state into an error that names its folder."
+    try: yield
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"the saved state of the interrupted run in {backup_dir} cannot be read "
+                           f"({type(e).__name__}: {str(e).splitlines()[0][:200]}): delete that folder to start the run afresh.") from None
 
 def _logged(log):
     "A phase's history from its CSVLogger file, one row per epoch (the last, if an epoch was logged twice)."
@@ -133,3 +167,14 @@ def resume_dir(cfg) -> tuple[Path, bool]:
     backup.mkdir(parents=True, exist_ok=True)
     (backup/'config.json').write_text(json.dumps(want, indent=2, default=str))
     return backup, False
+
+# %% ../nbs/08_train.ipynb #b5e1f0a3
+def best_so_far(backup_dir:str|Path, # the folder `resume_dir` returned
+                monitor:str='val_accuracy', mode:str='max', # as given to ModelCheckpoint
+               ) -> float|None:
+    "The best `monitor` value of the epochs an interrupted run already trained, or None if there are none."
+    if mode not in ('max', 'min'): raise bad_param('mode', mode, "'max' or 'min'")
+    logs = [pd.read_csv(f) for f in sorted(Path(backup_dir).glob('*.history.csv')) if f.stat().st_size]
+    vals = pd.concat([l[monitor] for l in logs if monitor in l] or [pd.Series(dtype=float)])
+    if vals.dropna().empty: return None
+    return float(vals.max() if mode == 'max' else vals.min())

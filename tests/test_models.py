@@ -6,20 +6,29 @@ import pytest
 from conftest import run, BIN
 from livertumor.models import BACKBONES, build_classifier, load_backbone, set_trainable
 
-@pytest.mark.parametrize('name', list(BACKBONES))
-def test_every_backbone_trains_a_step(name):
-    "Each registered backbone at its smallest input, random weights: a fine-tuning step runs."
-    import keras
-    keras.utils.set_random_seed(0)
-    size = max(BACKBONES[name].min_size, 32)
-    bb, w = load_backbone(name, size, 'none')
-    m = build_classifier(bb)
-    x = np.random.default_rng(0).uniform(0, 255, (4, size, size, 3)).astype('float32'); y = np.array([0, 1, 2, 0])
-    x = BACKBONES[name].preprocess()(x)
-    set_trainable(bb, 5)                                               # the fine-tuning phase: head and top layers
-    m.compile(keras.optimizers.Adam(1e-4), 'sparse_categorical_crossentropy')
-    assert np.isfinite(m.train_on_batch(x, y))
-    assert w['used'] == 'random' and m.output.dtype == 'float32'
+# covered by their own end-to-end tests: ResNet50 and DenseNet121 in test_train_notebook.py, EfficientNetLite0 below
+OWN_TESTS = ('ResNet50', 'DenseNet121', 'EfficientNetLite0')
+
+def test_every_other_backbone_through_papermill(root, tmp_path):
+    """`papermill nbs/train.ipynb -p model <name> -p preset smoke` for every other registered backbone, with tiny inputs
+    (its smallest size, at least 32 px), random weights and one epoch per phase; two runs at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+    def smoke(name):
+        size = max(BACKBONES[name].min_size, 32)
+        return name, size, run('papermill', 'nbs/train.ipynb', tmp_path/f'{name}.ipynb', '-p', 'model', name, '-p', 'preset', 'smoke',
+                               '-p', 'weights', 'none', '-p', 'image_size', size, '-p', 'epochs_head', 1, '-p', 'epochs_fine', 1,
+                               '-p', 'out_dir', tmp_path/'runs'/name)
+    names = [n for n in BACKBONES if n not in OWN_TESTS]
+    assert len(names) >= 8
+    with ThreadPoolExecutor(2) as pool: results = list(pool.map(smoke, names))
+    failed = {n: r.stderr[-1500:] for n, _, r in results if r.returncode != 0}
+    assert not failed, failed
+    for name, size, _ in results:
+        m = json.loads((tmp_path/'runs'/name/'metrics.json').read_text())
+        assert (m['model'], m['image_size'], m['weights_used'], m['weights_requested']) == (name, size, 'random', 'none')
+        assert m['precision'] and m['strategy'] and m['xla'] is False and len(pd.read_csv(tmp_path/'runs'/name/'history.csv')) == 2
+        info = json.loads((tmp_path/'runs'/name/'model.json').read_text())
+        assert info['backbone'] == name and info['image_size'] == size and (tmp_path/'runs'/name/'model.keras').stat().st_size > 0
 
 def test_lite0_transfer_learning_offline_through_papermill(root, tmp_path):
     r = run('papermill', 'nbs/train.ipynb', tmp_path/'out.ipynb', '-p', 'model', 'EfficientNetLite0', '-p', 'preset', 'smoke',
@@ -60,24 +69,42 @@ def test_mirrored_strategy_on_two_logical_cpus():
     r = subprocess.run([str(BIN/'python'), '-c', MIRRORED], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and 'REPLICAS 2 2' in r.stdout, r.stderr[-3000:]
 
-def test_killed_run_resumes_where_it_stopped(root, tmp_path):
+def _h5_arrays(path):
+    "Every array in a Keras weights file, or in the weights inside a `.keras` archive."
+    import h5py, io, zipfile
+    f = io.BytesIO(zipfile.ZipFile(path).read('model.weights.h5')) if str(path).endswith('.keras') else path
+    out = {}
+    with h5py.File(f, 'r') as h: h.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+
+def test_killed_run_resumes_and_ends_as_an_uninterrupted_run(root, tmp_path):
+    "Killed with SIGKILL mid-training and started again, a seeded deterministic run ends bit for bit where an uninterrupted one does."
     import os, signal, time
+    params = ['-p', 'model', 'EfficientNetLite0', '-p', 'preset', 'smoke', '-p', 'epochs_head', '3', '-p', 'epochs_fine', '2',
+              '-p', 'deterministic', 'True']
+    ref = tmp_path/'reference'/'EfficientNetLite0'
+    r = run('papermill', 'nbs/train.ipynb', tmp_path/'ref.ipynb', *params, '-p', 'out_dir', ref)
+    assert r.returncode == 0, r.stderr[-3000:]
     out = tmp_path/'runs'/'EfficientNetLite0'
-    args = [str(BIN/'papermill'), 'nbs/train.ipynb', str(tmp_path/'out.ipynb'), '-p', 'model', 'EfficientNetLite0',
-            '-p', 'preset', 'smoke', '-p', 'epochs_head', '3', '-p', 'epochs_fine', '2', '-p', 'out_dir', str(out)]
+    args = [str(BIN/'papermill'), 'nbs/train.ipynb', str(tmp_path/'out.ipynb'), *params, '-p', 'out_dir', str(out)]
     p = subprocess.Popen(args, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     log = out.with_name('.EfficientNetLite0.backup')/'head.history.csv'
     deadline = time.time() + 300
-    while time.time() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 3): time.sleep(0.5)
+    while time.time() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 3): time.sleep(0.2)
     os.killpg(p.pid, signal.SIGKILL); p.wait()
     done_before = len(pd.read_csv(log))
     assert 2 <= done_before < 3 + 2 and not (out/'metrics.json').exists()        # killed mid-training
-    r = run('papermill', 'nbs/train.ipynb', tmp_path/'again.ipynb', '-p', 'model', 'EfficientNetLite0', '-p', 'preset', 'smoke',
-            '-p', 'epochs_head', '3', '-p', 'epochs_fine', '2', '-p', 'out_dir', out)
+    r = run('papermill', 'nbs/train.ipynb', tmp_path/'again.ipynb', *params, '-p', 'out_dir', out)
     assert r.returncode == 0, r.stderr[-3000:]
-    m = json.loads((out/'metrics.json').read_text())
+    m, want = (json.loads((d/'metrics.json').read_text()) for d in (out, ref))
     h = pd.read_csv(out/'history.csv')
     assert m['resumed'] is True and h.epoch.tolist() == [1, 2, 3, 4, 5] and h.phase.tolist() == ['head'] * 3 + ['fine'] * 2
+    pd.testing.assert_frame_equal(h, pd.read_csv(ref/'history.csv'), check_exact=True)   # same losses, every epoch
+    assert [m[k] for k in ('train_accuracy', 'val_accuracy', 'test_accuracy')] == [want[k] for k in ('train_accuracy', 'val_accuracy', 'test_accuracy')]
+    got = (_h5_arrays(out/'model.keras'), _h5_arrays(out/'best.weights.h5'))
+    ref_w = (_h5_arrays(ref/'model.keras'), _h5_arrays(ref/'best.weights.h5'))
+    for a, b in zip(got, ref_w):                       # the final model and the best epoch's weights, bit for bit
+        assert a.keys() == b.keys() and len(a) > 100 and all(np.array_equal(a[k], b[k]) for k in a)
     assert 'resuming the interrupted run' in (tmp_path/'again.ipynb').read_text()
     assert not out.with_name('.EfficientNetLite0.backup').exists()
     r = run('papermill', 'nbs/train.ipynb', tmp_path/'other.ipynb', '-p', 'model', 'VGG16', '-p', 'preset', 'smoke', '-p', 'out_dir', out)
