@@ -414,7 +414,7 @@ def morphology_check(root:str|Path, # a dataset folder with manifest.csv
               .map(lambda img, label: (tf.image.random_crop(img, (crop, crop, 3), seed=seed), label)).batch(16))
         schedule = keras.optimizers.schedules.CosineDecay(2e-3, epochs * int(np.ceil(len(tr) / 16)))
         model.compile(keras.optimizers.Adam(schedule), loss='sparse_categorical_crossentropy', metrics=['accuracy'])
-        model.fit(ds, epochs=epochs, verbose=0)
+        model.fit(ds, epochs=epochs, verbose=0, shuffle=False)   # the dataset shuffles itself
         tiles = np.stack([X[te][:, r:r + crop, c:c + crop] for r in at for c in at], 1)
         p = model.predict(tiles.reshape(-1, crop, crop, 3), verbose=0).reshape(len(te), len(at) ** 2, -1)
         accs.append(float((p.mean(1).argmax(1) == y[te]).mean()))       # image: mean probability of its crops
