@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import PRECISIONS, STRATEGIES, ConfigError, WeightsError, bad_param, swap_into_place
+from .core import PRECISIONS, STRATEGIES, ConfigError, WeightsError, bad_param, swap_into_place, write_json_atomic
 from .models import set_trainable
 
 # %% auto #0
@@ -69,11 +69,16 @@ def fit_two_phase(model, # classifier from `build_classifier`
                   jit_compile:bool=False, # compile with XLA
                   class_weight:dict|None=None, # from `class_weights`, or None
                   backup_dir:str|Path|None=None, # resume state; a killed run started again with it resumes
+                  best_weights:str|Path|None=None, # keep the best epoch's weights (by val_accuracy) in this file
                   callbacks=(), verbose:int=1,
                  ) -> pd.DataFrame:
     "Train head then top layers; the joined history with `epoch` and `phase` columns."
     import keras
     hists, skipped = [], 0
+    if best_weights and val_ds is not None:   # one checkpoint for both phases; epochs trained before a kill count
+        callbacks = [*callbacks, keras.callbacks.ModelCheckpoint(
+            str(best_weights), monitor='val_accuracy', save_best_only=True, save_weights_only=True,
+            initial_value_threshold=best_so_far(backup_dir) if backup_dir else None)]
     for phase, epochs, lr, n_layers in (('head', epochs_head, lr_head, 0), ('fine', epochs_fine, lr_fine, fine_tune_layers)):
         if epochs <= 0: continue
         set_trainable(backbone, n_layers)
@@ -101,7 +106,6 @@ def _Backup(backup_dir, train_ds, start, skipped):
     """`BackupAndRestore` that also resumes the random streams: the model's seed generators (dropout) are saved with each
     epoch, and the batches of epochs trained before the kill are drawn again so shuffling and augmentation continue in step."""
     import keras
-    from livertumor.core import write_json_atomic
     class Backup(keras.callbacks.BackupAndRestore):
         def _seeds(self): return [v for v in self.model.variables if 'seed_generator_state' in v.path]
         def on_train_begin(self, logs=None):
@@ -118,7 +122,7 @@ def _Backup(backup_dir, train_ds, start, skipped):
             log = Path(self.backup_dir)/'seeds.json'          # written before the weights: a kill between leaves a spare entry
             states = json.loads(log.read_text()) if log.is_file() else {}
             states[str(epoch + 1)] = [v.numpy().tolist() for v in self._seeds()]
-            Path(self.backup_dir).mkdir(parents=True, exist_ok=True); write_json_atomic(log, states)
+            write_json_atomic(log, states)
             super().on_epoch_end(epoch, logs)
     return Backup(str(backup_dir), double_checkpoint=True)    # double: survives a kill mid-save
 
@@ -150,7 +154,6 @@ def publish_run(stage:str|Path, out_dir:str|Path) -> Path:
 # %% ../nbs/08_train.ipynb #70200be5
 def resume_dir(cfg) -> tuple[Path, bool]:
     "The backup folder of `cfg`'s run (created) and whether it already held an interrupted run to resume."
-    import json
     out = Path(cfg.out_dir)
     if (out/'metrics.json').is_file():
         other = json.loads((out/'metrics.json').read_text()).get('model')
@@ -164,8 +167,7 @@ def resume_dir(cfg) -> tuple[Path, bool]:
             raise ConfigError(f"{backup} holds an interrupted run with other settings ({', '.join(diff)}): "
                               "start it again with the same parameters to resume, or delete that folder.")
         return backup, True
-    backup.mkdir(parents=True, exist_ok=True)
-    (backup/'config.json').write_text(json.dumps(want, indent=2, default=str))
+    write_json_atomic(backup/'config.json', want)
     return backup, False
 
 # %% ../nbs/08_train.ipynb #b5e1f0a3
