@@ -57,8 +57,8 @@ def main():
                 rows.append(row); print(json.dumps(row), flush=True)
     import os, pandas as pd
     from livertumor.core import project_root, write_text_atomic
-    from livertumor.train import cpu_has_bf16
-    table = pd.DataFrame(rows).assign(cores=os.cpu_count(), cpu_bf16=cpu_has_bf16(), batch=a.batch, steps=a.steps)
+    from livertumor.train import cpu_has_bf16, cpu_info
+    table = pd.DataFrame(rows).assign(**cpu_info(), cpu_bf16=cpu_has_bf16(), batch=a.batch, steps=a.steps)
     print(table.to_string(index=False))
     out = project_root()/'benchmarks'/'results'/'models.csv'
     write_text_atomic(out, table.to_csv(index=False)); print(f'written to {out}')

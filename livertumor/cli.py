@@ -24,6 +24,7 @@ def _notebook(name:str) -> Path:
 def run_train(model:str, # backbone name
               preset:str='full', data:str='synthetic', weights:str='auto', seed:int=42,
               runs:str|Path|None=None, # folder of run folders; default the project's runs/
+              name:str|None=None, # the run folder's name in `runs`; default the model's
               **params, # further train.ipynb parameters
              ) -> Path:
     "Execute train.ipynb for `model` with papermill; return the run folder."
@@ -31,8 +32,8 @@ def run_train(model:str, # backbone name
     from livertumor.models import get_backbone
     get_backbone(model)
     runs = Path(runs) if runs else runs_dir(); runs.mkdir(parents=True, exist_ok=True)
-    out_dir = runs/model
-    pm.execute_notebook(str(_notebook('train.ipynb')), str(runs/f'{model}.ipynb'), cwd=str(project_root()),
+    name = name or model; out_dir = runs/name
+    pm.execute_notebook(str(_notebook('train.ipynb')), str(runs/f'{name}.ipynb'), cwd=str(project_root()),
                         parameters=dict(model=model, preset=preset, data=data, weights=weights, seed=seed,
                                         out_dir=str(out_dir.resolve()), **params),
                         log_output=True, progress_bar=False)
@@ -114,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--seed', type=int, default=42)
     s.add_argument('--runs', default=None, help='folder of run folders (default runs/)')
     s.add_argument('--figures', default=None, help='folder for the report (default figures/)')
+    s.add_argument('--scratch-baseline', action='store_true',
+                   help='also train each pre-trained model from scratch (weights none) on the same split, into runs/<model>-scratch')
 
     s = sub.add_parser('report', help='collect runs/*/metrics.json into figures/results.{csv,md} and accuracy.png')
     s.add_argument('--runs', default=None); s.add_argument('--figures', default=None)
@@ -175,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/12_cli.ipynb #279f2ea4
+def _summary(run_dir) -> str:
+    m = json.loads((Path(run_dir)/'metrics.json').read_text())
+    return json.dumps({k: m.get(k) for k in ('weights_used', 'weights_origin', 'recipe', 'data_source', 'train_accuracy', 'test_accuracy')})
+
 def _study(a):
     from livertumor.models import get_backbone
     models = [m.strip() for m in a.models.split(',') if m.strip()]
@@ -182,8 +189,13 @@ def _study(a):
     for m in models: get_backbone(m)   # every name checked before the first run starts
     for m in models:
         out = run_train(m, preset=a.preset, data=a.data, weights=a.weights, seed=a.seed, runs=a.runs)
-        print(f'{m}: ' + json.dumps({k: v for k, v in json.loads((out/'metrics.json').read_text()).items()
-                                      if k in ('weights_used', 'data_source', 'train_accuracy', 'test_accuracy')}))
+        print(f'{m}: {_summary(out)}')
+        if not a.scratch_baseline: continue
+        if json.loads((out/'metrics.json').read_text())['weights_used'] == 'random':
+            print(f'{m}: no pre-trained weights were used, so that run already is the from-scratch baseline'); continue
+        base = run_train(m, preset=a.preset, data=a.data, weights='none', seed=a.seed, runs=a.runs, name=f'{m}-scratch',
+                         splits=str((out/'splits.csv').resolve()))   # the very same patients in every split
+        print(f'{m} from scratch: {_summary(base)}')
     print(f'report written to {run_report(a.runs, a.figures)}')
 
 def _prepare(a):

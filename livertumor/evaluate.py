@@ -100,21 +100,27 @@ def collect_runs(runs_dir:str|Path, # folder of run folders
         rows.append({**m, 'run_dir': str(f.parent)})
     return pd.DataFrame(rows)
 
+def _commit(git) -> str:
+    "A run's short commit, marked '+dirty' if its checkout had uncommitted changes."
+    if not isinstance(git, dict) or not git.get('commit'): return 'unknown'
+    return git['commit'][:7] + ('+dirty' if git.get('dirty') else '')
+
 def results_table(runs:pd.DataFrame) -> pd.DataFrame:
-    "The seed's table (Model, Train/Test/Required Accuracy) plus weights, data, test size and run time."
-    cols = ['Model', 'Weights', 'Data', 'Preset', 'Test images', 'Train Accuracy', 'Test Accuracy', 'Required Accuracy',
-            'Meets target', 'Minutes']
+    "The seed's table (Model, Train/Test/Required Accuracy) plus weights and their source, recipe, data, test size, run time and commit."
+    cols = ['Model', 'Weights', 'Weights source', 'Recipe', 'Data', 'Preset', 'Test images', 'Train Accuracy', 'Test Accuracy',
+            'Required Accuracy', 'Meets target', 'Minutes', 'Commit']
     if runs.empty: return pd.DataFrame(columns=cols)
     pct = lambda v: f'{100 * v:.2f}%'
-    t = pd.DataFrame({'Model': runs.model, 'Weights': runs.weights_used,
-                      'Data': runs.get('data_source', pd.Series(['unknown'] * len(runs))),
-                      'Preset': runs.get('preset', pd.Series(['unknown'] * len(runs))),
-                      'Test images': runs.get('n_test', pd.Series([None] * len(runs))),
+    def get(key, default='unknown'):
+        if key not in runs: return pd.Series([default] * len(runs), index=runs.index)
+        return runs[key] if default is None else runs[key].fillna(default)
+    t = pd.DataFrame({'Model': runs.model, 'Weights': runs.weights_used, 'Weights source': get('weights_origin'),
+                      'Recipe': get('recipe'), 'Data': get('data_source'), 'Preset': get('preset'), 'Test images': get('n_test', None),
                       'Train Accuracy': runs.train_accuracy.map(pct), 'Test Accuracy': runs.test_accuracy.map(pct),
                       'Required Accuracy': pct(REQUIRED_ACCURACY),
                       'Meets target': np.where(runs.test_accuracy >= REQUIRED_ACCURACY, 'yes', 'no'),
-                      'Minutes': (runs.get('seconds', pd.Series([np.nan] * len(runs))) / 60).round(1)})
-    return t[cols].sort_values('Model').reset_index(drop=True)
+                      'Minutes': (get('seconds', np.nan).astype(float) / 60).round(1), 'Commit': get('git', None).map(_commit)})
+    return t[cols].sort_values(['Model', 'Weights']).reset_index(drop=True)
 
 def markdown_table(df:pd.DataFrame) -> str:
     "A GitHub-flavoured Markdown table of `df`."

