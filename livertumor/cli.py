@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--runs', default=None, help='folder of run folders (default runs/)')
     s.add_argument('--figures', default=None, help='folder for the report (default figures/)')
     s.add_argument('--scratch-baseline', action='store_true',
-                   help='also train each pre-trained model from scratch (weights none) on the same split, into runs/<model>-scratch')
+                   help='also train each pre-trained model from scratch (weights none) on the same split and for the same training time, into runs/<model>-scratch')
 
     s = sub.add_parser('report', help='collect runs/*/metrics.json into figures/results.{csv,md} and accuracy.png')
     s.add_argument('--runs', default=None); s.add_argument('--figures', default=None)
@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 # %% ../nbs/12_cli.ipynb #279f2ea4
 def _summary(run_dir) -> str:
     m = json.loads((Path(run_dir)/'metrics.json').read_text())
-    return json.dumps({k: m.get(k) for k in ('weights_used', 'weights_origin', 'recipe', 'data_source', 'train_accuracy', 'test_accuracy')})
+    return json.dumps({k: m.get(k) for k in ('weights_used', 'weights_origin', 'recipe', 'data_source', 'epochs_trained', 'train_seconds',
+                                              'train_accuracy', 'test_accuracy')})
 
 def _study(a):
     from livertumor.models import get_backbone
@@ -193,8 +194,9 @@ def _study(a):
         if not a.scratch_baseline: continue
         if json.loads((out/'metrics.json').read_text())['weights_used'] == 'random':
             print(f'{m}: no pre-trained weights were used, so that run already is the from-scratch baseline'); continue
+        budget = json.loads((out/'metrics.json').read_text())['train_seconds'] / 60     # the transfer run's training time
         base = run_train(m, preset=a.preset, data=a.data, weights='none', seed=a.seed, runs=a.runs, name=f'{m}-scratch',
-                         splits=str((out/'splits.csv').resolve()))   # the very same patients in every split
+                         splits=str((out/'splits.csv').resolve()), max_train_minutes=budget)   # same patients, same training time
         print(f'{m} from scratch: {_summary(base)}')
     print(f'report written to {run_report(a.runs, a.figures)}')
 

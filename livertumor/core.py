@@ -75,7 +75,7 @@ PRESETS = {
     'smoke': dict(image_size=96, batch_size=16, epochs_head=2, epochs_fine=1, lr_head=1e-3, lr_fine=1e-4,
                   fine_tune_layers=10, epochs_scratch=3, lr_scratch=1e-3, max_images_per_class=30, augment=1.0, cache='memory'),
     'full':  dict(image_size=None, batch_size=16, epochs_head=10, epochs_fine=10, lr_head=1e-3, lr_fine=1e-5,
-                  fine_tune_layers=30, epochs_scratch=6, lr_scratch=1e-3, max_images_per_class=None, augment=1.0,
+                  fine_tune_layers=30, epochs_scratch=10, lr_scratch=1e-3, max_images_per_class=None, augment=1.0,
                   cache='memory'),
 }
 RECIPES = ('auto', 'transfer', 'from_scratch')  # how a run trains (train.choose_recipe): auto = from scratch iff the weights are random
@@ -100,8 +100,9 @@ class RunConfig:
     lr_fine:float=1e-5
     fine_tune_layers:int=30 # how many top backbone layers phase 2 unfreezes
     recipe:str='auto' # 'auto' (from scratch when the weights are random, else transfer), 'transfer' or 'from_scratch'
-    epochs_scratch:int=6 # training from scratch: one phase, every layer trainable
+    epochs_scratch:int=10 # training from scratch: one phase, every layer trainable (at most, with a time budget)
     lr_scratch:float=1e-3
+    max_train_minutes:float|None=None # time budget of training; None: no limit
     max_images_per_class:int|None=None # subsample (whole cases) for quick runs; None: all
     val_frac:float=0.1 # fraction of cases held out for validation
     test_frac:float=0.2 # fraction of cases held out for testing
@@ -122,6 +123,9 @@ class RunConfig:
             raise bad_param('weights', self.weights, "'auto', 'imagenet', 'none' or a path to a weights file")
         whole('seed', 0); whole('batch_size', 1); whole('epochs_head', 0); whole('epochs_fine', 0)
         whole('fine_tune_layers', 0); whole('epochs_scratch', 0)
+        if self.max_train_minutes is not None and (isinstance(self.max_train_minutes, bool) or
+                not isinstance(self.max_train_minutes, (int, float)) or self.max_train_minutes <= 0):
+            raise bad_param('max_train_minutes', self.max_train_minutes, 'a number of minutes above 0, or None')
         if self.recipe not in RECIPES: raise bad_param('recipe', self.recipe, f"one of {', '.join(RECIPES)}")
         if self.image_size is not None: whole('image_size', 32)
         if self.max_images_per_class is not None: whole('max_images_per_class', 1)

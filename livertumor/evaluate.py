@@ -106,9 +106,9 @@ def _commit(git) -> str:
     return git['commit'][:7] + ('+dirty' if git.get('dirty') else '')
 
 def results_table(runs:pd.DataFrame) -> pd.DataFrame:
-    "The seed's table (Model, Train/Test/Required Accuracy) plus weights and their source, recipe, data, test size, run time and commit."
+    "The seed's table (Model, Train/Test/Required Accuracy) plus weights and their source, recipe, data, test size, epochs, training and run time, and commit."
     cols = ['Model', 'Weights', 'Weights source', 'Recipe', 'Data', 'Preset', 'Test images', 'Train Accuracy', 'Test Accuracy',
-            'Required Accuracy', 'Meets target', 'Minutes', 'Commit']
+            'Required Accuracy', 'Meets target', 'Epochs', 'Train minutes', 'Minutes', 'Commit']
     if runs.empty: return pd.DataFrame(columns=cols)
     pct = lambda v: f'{100 * v:.2f}%'
     def get(key, default='unknown'):
@@ -119,6 +119,7 @@ def results_table(runs:pd.DataFrame) -> pd.DataFrame:
                       'Train Accuracy': runs.train_accuracy.map(pct), 'Test Accuracy': runs.test_accuracy.map(pct),
                       'Required Accuracy': pct(REQUIRED_ACCURACY),
                       'Meets target': np.where(runs.test_accuracy >= REQUIRED_ACCURACY, 'yes', 'no'),
+                      'Epochs': get('epochs_trained', None), 'Train minutes': (get('train_seconds', np.nan).astype(float) / 60).round(1),
                       'Minutes': (get('seconds', np.nan).astype(float) / 60).round(1), 'Commit': get('git', None).map(_commit)})
     return t[cols].sort_values(['Model', 'Weights']).reset_index(drop=True)
 

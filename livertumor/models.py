@@ -14,8 +14,8 @@ import pandas as pd
 from .core import CLASSES, ConfigError, WeightsError, bad_param, check_whole
 
 # %% auto #0
-__all__ = ['BACKBONES', 'OFFLINE_IMAGENET', 'Backbone', 'get_backbone', 'load_backbone', 'build_classifier', 'set_trainable',
-           'backbone_features', 'linear_probe']
+__all__ = ['BACKBONES', 'OFFLINE_IMAGENET', 'SCRATCH_BN_MOMENTUM', 'Backbone', 'get_backbone', 'load_backbone',
+           'build_classifier', 'set_trainable', 'backbone_features', 'linear_probe']
 
 # %% ../nbs/07_models.ipynb #22d1811d
 @dataclass(frozen=True)
@@ -111,13 +111,18 @@ def load_backbone(name:str, # backbone name
     return model, info('file', f'file {path.name}', str(path.resolve()))
 
 # %% ../nbs/07_models.ipynb #11c2f549
+SCRATCH_BN_MOMENTUM = 0.9 # BatchNorm momentum when training from scratch: moving averages that converge within a short schedule
+
 def build_classifier(backbone, # from `load_backbone`
                      n_classes:int=len(CLASSES),
                      dropout:float=0.2,
-                     from_scratch:bool=False, # BatchNorm in training mode while training (for random weights)
+                     from_scratch:bool=False, # BatchNorm in training mode while training, momentum SCRATCH_BN_MOMENTUM
                     ):
     "A Keras model: backbone → pooling → dropout → float32 softmax; the backbone's BatchNorm frozen unless `from_scratch`."
     import keras
+    if from_scratch:
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization): layer.momentum = SCRATCH_BN_MOMENTUM
     inputs = keras.Input(backbone.input_shape[1:])
     x = backbone(inputs) if from_scratch else backbone(inputs, training=False)
     x = keras.layers.GlobalAveragePooling2D(name='pool')(x)

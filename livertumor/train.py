@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_train.ipynb #e128f826
 from __future__ import annotations
-import json, os, shutil
+import json, os, shutil, time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,7 +16,8 @@ from .models import set_trainable
 
 # %% auto #0
 __all__ = ['SPEED_FLAGS', 'use_xla', 'cpu_has_bf16', 'cpu_info', 'choose_precision', 'choose_strategy', 'choose_recipe',
-           'fit_two_phase', 'fit_from_scratch', 'staging_dir', 'publish_run', 'resume_dir', 'best_so_far']
+           'fit_two_phase', 'fit_from_scratch', 'trained_seconds', 'staging_dir', 'publish_run', 'resume_dir',
+           'best_so_far']
 
 # %% ../nbs/08_train.ipynb #340040af
 def use_xla(jit_compile:str='auto', # 'auto', 'true' or 'false'
@@ -92,11 +93,13 @@ def _fit_phases(model, # classifier from `build_classifier`
                 class_weight:dict|None=None, # from `class_weights`, or None
                 backup_dir:str|Path|None=None, # resume state; a killed run started again with it resumes
                 best_weights:str|Path|None=None, # keep the best epoch's weights (by val_accuracy) in this file
+                max_train_seconds:float|None=None, # stop at the end of the epoch that uses up this training time
                 callbacks=(), verbose:int=1,
                ) -> pd.DataFrame:
-    "Train the phases in turn; the joined history with `epoch` and `phase` columns."
+    "Train the phases in turn; the joined history with `epoch`, `phase` and `epoch_seconds` columns."
     import keras
     hists, skipped = [], 0
+    timer = _EpochTimer(max_train_seconds, trained_seconds(backup_dir) if backup_dir else 0.0)
     if best_weights and val_ds is not None:   # one checkpoint for every phase; epochs trained before a kill count
         callbacks = [*callbacks, keras.callbacks.ModelCheckpoint(
             str(best_weights), monitor='val_accuracy', save_best_only=True, save_weights_only=True,
@@ -105,14 +108,15 @@ def _fit_phases(model, # classifier from `build_classifier`
         if epochs <= 0: continue
         set_trainable(backbone, n_layers)
         _compile(model, lr, jit_compile)
-        start, cbs = sum(len(h) for h in hists), list(callbacks)
+        start, cbs = sum(len(h) for h in hists), [timer, *callbacks]    # the timer first: the loggers see epoch_seconds
         if backup_dir:
             bdir = Path(backup_dir); bdir.mkdir(parents=True, exist_ok=True)
             done, log = bdir/f'{phase}.done.weights.h5', bdir/f'{phase}.history.csv'
             if done.is_file():                                   # this phase finished before the interruption
                 with _readable(bdir): model.load_weights(done)
-                hists.append(_logged(log).assign(phase=phase)); skipped += epochs; continue
-            cbs += [_Backup(bdir/phase, train_ds, start, skipped), keras.callbacks.CSVLogger(str(log), append=True)]
+                hists.append(_logged(log).assign(phase=phase)); skipped += len(hists[-1]); continue
+        if timer.used_up() and not (backup_dir and log.is_file()): break   # the time budget ran out in an earlier phase
+        if backup_dir: cbs += [_Backup(bdir/phase, train_ds, start, skipped), keras.callbacks.CSVLogger(str(log), append=True)]
         h = model.fit(train_ds, validation_data=val_ds, epochs=start + epochs, initial_epoch=start,
                       class_weight=class_weight, callbacks=cbs, verbose=verbose, shuffle=False)  # the dataset shuffles itself
         model._initial_epoch = None    # BackupAndRestore sets it and Keras 3.15 never clears it: the next phase would restart there
@@ -127,7 +131,7 @@ def _fit_phases(model, # classifier from `build_classifier`
 def fit_two_phase(model, backbone, train_ds, val_ds,
                   epochs_head:int=2, lr_head:float=1e-3, # phase 1: frozen backbone
                   epochs_fine:int=1, lr_fine:float=1e-4, fine_tune_layers:int=10, # phase 2: top layers unfrozen
-                  **kw, # jit_compile, class_weight, backup_dir, best_weights, callbacks, verbose (see `_fit_phases`)
+                  **kw, # jit_compile, class_weight, backup_dir, best_weights, max_train_seconds, callbacks, verbose (see `_fit_phases`)
                  ) -> pd.DataFrame:
     "Transfer learning: the head on the frozen backbone, then the top layers; the joined history."
     return _fit_phases(model, backbone, train_ds, val_ds,
@@ -180,6 +184,27 @@ def _logged(log):
     "A phase's history from its CSVLogger file, one row per epoch (the last, if an epoch was logged twice)."
     return pd.read_csv(log).drop_duplicates('epoch', keep='last').drop(columns='epoch').reset_index(drop=True)
 
+
+# %% ../nbs/08_train.ipynb #2f154ab9
+def _EpochTimer(budget, spent):
+    "A callback logging `epoch_seconds` and stopping training at the end of the epoch that brings `spent` to `budget`."
+    import keras
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self): super().__init__(); self.spent = spent
+        def used_up(self): return budget is not None and self.spent >= budget
+        def on_epoch_begin(self, epoch, logs=None): self.t0 = time.perf_counter()
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.perf_counter() - self.t0
+            if logs is not None: logs['epoch_seconds'] = seconds
+            self.spent += seconds
+            if self.used_up(): self.model.stop_training = True
+    return EpochTimer()
+
+def trained_seconds(backup_dir:str|Path, # the folder `resume_dir` returned
+                   ) -> float:
+    "Training seconds of the epochs an interrupted run already trained (0 if none)."
+    logs = [_logged(f) for f in sorted(Path(backup_dir).glob('*.history.csv')) if f.stat().st_size]
+    return float(sum(l['epoch_seconds'].sum() for l in logs if 'epoch_seconds' in l))
 
 # %% ../nbs/08_train.ipynb #86e3c958
 def staging_dir(out_dir:str|Path) -> Path:

@@ -1,6 +1,7 @@
 "End to end: the `livertumor` console command."
 import json
 import pandas as pd
+import pytest
 from conftest import run
 
 def test_version_and_help():
@@ -17,6 +18,11 @@ def test_study_smoke_then_report_and_predict(tmp_path):
     assert [m[d]['model'] for d in m] == ['EfficientNetLite0', 'EfficientNetLite0', 'VGG16']
     assert (m['EfficientNetLite0']['recipe'], m['EfficientNetLite0-scratch']['recipe']) == ('transfer', 'from_scratch')
     assert m['EfficientNetLite0-scratch']['weights_used'] == 'random'
+    # ... with the transfer run's training time as its budget: it stops at the end of the epoch that uses it up
+    budget = m['EfficientNetLite0']['train_seconds'] / 60
+    assert m['EfficientNetLite0-scratch']['max_train_minutes'] == pytest.approx(budget)
+    h = pd.read_csv(runs/'EfficientNetLite0-scratch'/'history.csv')
+    assert h.epoch_seconds[:-1].sum() < budget * 60 and len(h) == m['EfficientNetLite0-scratch']['epochs_trained']
     # the baseline is tested on exactly the same patients
     assert (runs/'EfficientNetLite0'/'splits.csv').read_text() == (runs/'EfficientNetLite0-scratch'/'splits.csv').read_text()
     # VGG16 has no ImageNet weights offline: its run already is from scratch, so no second run
