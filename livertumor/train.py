@@ -16,8 +16,8 @@ from .models import set_trainable
 
 # %% auto #0
 __all__ = ['SPEED_FLAGS', 'use_xla', 'cpu_has_bf16', 'cpu_info', 'choose_precision', 'choose_strategy', 'choose_recipe',
-           'fit_two_phase', 'fit_from_scratch', 'trained_seconds', 'staging_dir', 'publish_run', 'resume_dir',
-           'best_so_far']
+           'fit_two_phase', 'fit_from_scratch', 'trained_seconds', 'recalibrate_batchnorm', 'staging_dir',
+           'publish_run', 'resume_dir', 'best_so_far']
 
 # %% ../nbs/08_train.ipynb #340040af
 def use_xla(jit_compile:str='auto', # 'auto', 'true' or 'false'
@@ -205,6 +205,28 @@ def trained_seconds(backup_dir:str|Path, # the folder `resume_dir` returned
     "Training seconds of the epochs an interrupted run already trained (0 if none)."
     logs = [_logged(f) for f in sorted(Path(backup_dir).glob('*.history.csv')) if f.stat().st_size]
     return float(sum(l['epoch_seconds'].sum() for l in logs if 'epoch_seconds' in l))
+
+# %% ../nbs/08_train.ipynb #precise2
+def _batchnorms(layer):
+    "Every BatchNormalization layer in `layer`, nested models included."
+    import keras
+    if isinstance(layer, keras.layers.BatchNormalization): return [layer]
+    return [bn for sub in getattr(layer, 'layers', []) for bn in _batchnorms(sub)]
+
+def recalibrate_batchnorm(model, # a classifier built with `from_scratch=True`, trained
+                          ds, # batches (image, label) of the training images, without augmentation
+                         ) -> int:
+    "Set every BatchNorm layer's moving statistics to the average of its batch statistics over `ds`; return the batches used."
+    bns = _batchnorms(model)
+    momenta = [bn.momentum for bn in bns]
+    n = 0
+    try:
+        for n, (x, _) in enumerate(ds, 1):
+            for bn in bns: bn.momentum = (n - 1) / n          # a running average: the first batch replaces, later ones are averaged in
+            model(x, training=True)
+    finally:
+        for bn, m in zip(bns, momenta): bn.momentum = m
+    return n
 
 # %% ../nbs/08_train.ipynb #86e3c958
 def staging_dir(out_dir:str|Path) -> Path:

@@ -28,6 +28,7 @@ def test_every_other_backbone_through_papermill(root, tmp_path):
         m = json.loads((tmp_path/'runs'/name/'metrics.json').read_text())
         assert (m['model'], m['image_size'], m['weights_used'], m['weights_requested']) == (name, size, 'random', 'none')
         assert (m['recipe'], m['epochs_scratch'], m['epochs_head'], m['epochs_trained']) == ('from_scratch', 2, 0, 2)
+        assert m['batchnorm_recalibration_batches'] >= 1 and {'train', 'test'} <= set(m['accuracy_before_batchnorm_recalibration'])
         assert m['precision'] and m['strategy'] and m['xla'] is False
         assert pd.read_csv(tmp_path/'runs'/name/'history.csv').phase.tolist() == ['scratch', 'scratch']
         info = json.loads((tmp_path/'runs'/name/'model.json').read_text())
