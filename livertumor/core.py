@@ -342,15 +342,19 @@ def converted_file(name:str, # the file's name in the cache, e.g. 'densenet121_i
                    make, # make(path) writes the file at `path` (a temporary name with the same suffix)
                   ) -> Path:
     "`<cache>/<name>`, made by `make` on first use and again if its recorded SHA-256 no longer matches."
+    import fcntl
     dest = cache_dir()/name; stamp = dest.with_name(dest.name + '.sha256')
-    if dest.is_file():
-        if stamp.is_file() and stamp.read_text().strip() == sha256_file(dest): return dest
-        warnings.warn(f"cached file {dest} is damaged or incomplete (its SHA-256 is not the one recorded when it was made): "
-                      "making it again.", stacklevel=2)
-    tmp = dest.with_name(f'.{os.getpid()}.{dest.name}'); dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        make(tmp)
-        write_text_atomic(stamp, sha256_file(tmp) + '\n')
-        os.replace(tmp, dest)
-    finally: tmp.unlink(missing_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest.with_name(dest.name + '.lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)              # another process making the same file: wait for it, then use its file
+        if dest.is_file():
+            if stamp.is_file() and stamp.read_text().strip() == sha256_file(dest): return dest
+            warnings.warn(f"cached file {dest} is damaged or incomplete (its SHA-256 is not the one recorded when it was made): "
+                          "making it again.", stacklevel=2)
+        tmp = dest.with_name(f'.{os.getpid()}.{dest.name}')
+        try:
+            make(tmp)
+            write_text_atomic(stamp, sha256_file(tmp) + '\n')
+            os.replace(tmp, dest)
+        finally: tmp.unlink(missing_ok=True)
     return dest
