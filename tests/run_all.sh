@@ -26,4 +26,4 @@ echo "== nbdev_test"
 nbdev_test --n_workers 2
 
 echo "== pytest tests/"
-pytest tests/ -v -rs
+pytest tests/ -v -rs --durations=15
