@@ -20,7 +20,7 @@ __all__ = ['CLASSES', 'CLASS_TITLES', 'REQUIRED_ACCURACY', 'PRESETS', 'RECIPES',
            'data_dir', 'runs_dir', 'figures_dir', 'nbs_dir', 'RunConfig', 'make_config', 'seed_everything',
            'library_versions', 'git_commit', 'provenance', 'write_bytes_atomic', 'write_text_atomic',
            'write_json_atomic', 'remove_stale_partials', 'swap_into_place', 'staged_folder', 'cache_dir', 'sha256_file',
-           'registry_file', 'photograph', 'converted_file']
+           'registry_file', 'photograph', 'batchnorm_layers', 'converted_file']
 
 # %% ../nbs/00_core.ipynb #24e13f04
 CLASSES = ('cholangiocarcinoma', 'hepatocellular_carcinoma', 'normal_liver')
@@ -336,6 +336,13 @@ def photograph(size:int=224, # side of the square output
     w, h = img.size; s = min(w, h)
     img = img.crop(((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2)).resize((size, size), Image.BICUBIC)
     return np.asarray(img)
+
+# %% ../nbs/00_core.ipynb #ace40a41
+def batchnorm_layers(layer) -> list:
+    "Every BatchNormalization layer in `layer` (a Keras layer or model), nested models included, in layer order."
+    import keras
+    if isinstance(layer, keras.layers.BatchNormalization): return [layer]
+    return [bn for sub in getattr(layer, 'layers', []) for bn in batchnorm_layers(sub)]
 
 # %% ../nbs/00_core.ipynb #506735c9
 def converted_file(name:str, # the file's name in the cache, e.g. 'densenet121_imagenet_notop.weights.h5'

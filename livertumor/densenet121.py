@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import REGISTRY_FILES, WeightsError, converted_file, photograph, registry_file
+from .core import REGISTRY_FILES, WeightsError, batchnorm_layers, converted_file, photograph, registry_file
 
 # %% auto #0
 __all__ = ['ARCHIVE', 'DENSENET121_LAYERS', 'DENSENET121_BATCHNORMS', 'IMAGENET_ORIGIN', 'IMAGENET_SOURCE', 'MIN_AGREEMENT',
@@ -98,7 +98,7 @@ def batchnorm_agreement(backbone, # a Keras model holding BatchNormalization lay
                        ) -> float:
     "Median over BatchNorm layers of the correlation between stored moving means and channel means measured on `x`."
     import keras
-    bns = [l for l in backbone.layers if isinstance(l, keras.layers.BatchNormalization)]
+    bns = batchnorm_layers(backbone)
     measured = keras.Model(backbone.input, [l.input for l in bns]).predict(x, verbose=0)
     with np.errstate(invalid='ignore', divide='ignore'):     # a constant moving mean (never trained) has no correlation
         r = [np.corrcoef(m.reshape(-1, m.shape[-1]).mean(0), np.asarray(l.moving_mean))[0, 1] for l, m in zip(bns, measured)]

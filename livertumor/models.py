@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import CLASSES, ConfigError, WeightsError, bad_param, check_whole
+from .core import CLASSES, ConfigError, WeightsError, bad_param, batchnorm_layers, check_whole
 
 # %% auto #0
 __all__ = ['BACKBONES', 'OFFLINE_IMAGENET', 'SCRATCH_BN_MOMENTUM', 'Backbone', 'get_backbone', 'load_backbone',
@@ -121,8 +121,7 @@ def build_classifier(backbone, # from `load_backbone`
     "A Keras model: backbone → pooling → dropout → float32 softmax; the backbone's BatchNorm frozen unless `from_scratch`."
     import keras
     if from_scratch:
-        for layer in backbone.layers:
-            if isinstance(layer, keras.layers.BatchNormalization): layer.momentum = SCRATCH_BN_MOMENTUM
+        for layer in batchnorm_layers(backbone): layer.momentum = SCRATCH_BN_MOMENTUM
     inputs = keras.Input(backbone.input_shape[1:])
     x = backbone(inputs) if from_scratch else backbone(inputs, training=False)
     x = keras.layers.GlobalAveragePooling2D(name='pool')(x)

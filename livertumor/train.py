@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import PRECISIONS, RECIPES, STRATEGIES, ConfigError, WeightsError, bad_param, swap_into_place, write_json_atomic
+from .core import (PRECISIONS, RECIPES, STRATEGIES, ConfigError, WeightsError, bad_param, batchnorm_layers,
+                             swap_into_place, write_json_atomic)
 from .models import set_trainable
 
 # %% auto #0
@@ -207,17 +208,11 @@ def trained_seconds(backup_dir:str|Path, # the folder `resume_dir` returned
     return float(sum(l['epoch_seconds'].sum() for l in logs if 'epoch_seconds' in l))
 
 # %% ../nbs/08_train.ipynb #precise2
-def _batchnorms(layer):
-    "Every BatchNormalization layer in `layer`, nested models included."
-    import keras
-    if isinstance(layer, keras.layers.BatchNormalization): return [layer]
-    return [bn for sub in getattr(layer, 'layers', []) for bn in _batchnorms(sub)]
-
 def recalibrate_batchnorm(model, # a classifier built with `from_scratch=True`, trained
                           ds, # batches (image, label) of the training images, without augmentation
                          ) -> int:
     "Set every BatchNorm layer's moving statistics to the average of its batch statistics over `ds`; return the batches used."
-    bns = _batchnorms(model)
+    bns = batchnorm_layers(model)
     momenta = [bn.momentum for bn in bns]
     n = 0
     try:
