@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import CLASSES, CLASS_TITLES, REQUIRED_ACCURACY, DataError, bad_param, write_json_atomic, write_text_atomic
+from .core import (CLASSES, CLASS_TITLES, REQUIRED_ACCURACY, DataError, bad_param, check_whole, write_json_atomic,
+                             write_text_atomic)
 from .data import IMAGE_SUFFIXES, make_tf_dataset
 from .models import get_backbone
 
 # %% auto #0
-__all__ = ['predict_split', 'accuracy', 'aggregate_predictions', 'plot_learning_curves', 'plot_confusion', 'collect_runs',
-           'results_table', 'markdown_table', 'write_results', 'save_for_inference', 'load_for_inference',
-           'predict_images']
+__all__ = ['predict_split', 'accuracy', 'classification_metrics', 'bootstrap_ci', 'aggregate_predictions', 'plot_learning_curves',
+           'plot_confusion', 'collect_runs', 'results_table', 'markdown_table', 'write_results', 'save_for_inference',
+           'load_for_inference', 'predict_images']
 
 # %% ../nbs/09_evaluate.ipynb #1d145741
 def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -30,6 +31,47 @@ def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
 def accuracy(y_true, probs) -> float:
     "Fraction of examples whose most probable class is the true one."
     return float(np.mean(np.asarray(probs).argmax(1) == np.asarray(y_true)))
+
+# %% ../nbs/09_evaluate.ipynb #9c0945d1
+def classification_metrics(y_true, # true class indices
+                           probs, # predicted probabilities, one column per class
+                           classes:list=CLASSES,
+                          ) -> dict:
+    "Accuracy, balanced accuracy, per-class precision/recall/F1, macro one-vs-rest ROC AUC and the confusion matrix (scikit-learn)."
+    from sklearn import metrics as skm
+    y_true, probs = np.asarray(y_true), np.asarray(probs, dtype='float64')
+    y_pred, labels = probs.argmax(1), list(range(len(classes)))
+    p, r, f, n = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    present = set(np.unique(y_true)) == set(labels)
+    return dict(accuracy=float(skm.accuracy_score(y_true, y_pred)),
+                balanced_accuracy=float(np.mean(r[n > 0])),
+                per_class={c: dict(precision=float(p[i]), recall=float(r[i]), f1=float(f[i]), support=int(n[i]))
+                           for i, c in enumerate(classes)},
+                macro_auc=float(skm.roc_auc_score(y_true, probs / probs.sum(1, keepdims=True), multi_class='ovr',
+                                                  average='macro', labels=labels)) if present else None,
+                confusion=skm.confusion_matrix(y_true, y_pred, labels=labels).tolist())
+
+def bootstrap_ci(y_true, # true class indices
+                 probs, # predicted probabilities
+                 case_ids, # each example's case (patient): the unit that is resampled
+                 metric=accuracy, # metric(y_true, probs) -> float
+                 n_boot:int=2000, # resamples (at least 1,000)
+                 level:float=0.95,
+                 seed:int=0,
+                ) -> tuple[float, float]:
+    "Percentile interval of `metric` over `n_boot` resamples of whole cases, drawn with replacement."
+    check_whole('n_boot', n_boot, 1000)
+    if not 0 < level < 1: raise bad_param('level', level, 'a number between 0 and 1')
+    y_true, probs, case_ids = np.asarray(y_true), np.asarray(probs), np.asarray(case_ids)
+    if not len(y_true) == len(probs) == len(case_ids) > 0:
+        raise DataError(f'bootstrap_ci needs one label, one row of probabilities and one case per example '
+                        f'(got {len(y_true)}, {len(probs)} and {len(case_ids)})')
+    rows = [np.flatnonzero(case_ids == c) for c in np.unique(case_ids)]
+    rng = np.random.default_rng(seed)
+    stats = [metric(y_true[i], probs[i]) for i in
+             (np.concatenate([rows[j] for j in rng.integers(0, len(rows), len(rows))]) for _ in range(n_boot))]
+    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2], method='inverted_cdf')
+    return float(lo), float(hi)
 
 # %% ../nbs/09_evaluate.ipynb #0f649afe
 def aggregate_predictions(df:pd.DataFrame, # rows in prediction order, with label and `by` columns
