@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_evaluate.ipynb #47828f0c
 from __future__ import annotations
-import json
+import json, warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,9 @@ from .data import IMAGE_SUFFIXES, make_tf_dataset
 from .models import get_backbone
 
 # %% auto #0
-__all__ = ['predict_split', 'accuracy', 'classification_metrics', 'bootstrap_ci', 'aggregate_predictions', 'plot_learning_curves',
-           'plot_confusion', 'collect_runs', 'results_table', 'markdown_table', 'write_results', 'save_for_inference',
-           'load_for_inference', 'predict_images']
+__all__ = ['predict_split', 'accuracy', 'classification_metrics', 'bootstrap_ci', 'aggregate_predictions', 'predictions_frame',
+           'evaluate_predictions', 'plot_learning_curves', 'plot_confusion', 'collect_runs', 'results_table',
+           'markdown_table', 'write_results', 'save_for_inference', 'load_for_inference', 'predict_images']
 
 # %% ../nbs/09_evaluate.ipynb #1d145741
 def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -95,6 +95,39 @@ def aggregate_predictions(df:pd.DataFrame, # rows in prediction order, with labe
             p = np.eye(probs.shape[1])[tied[p[tied].argmax()]]
         ys.append(np.bincount(y[idx], minlength=probs.shape[1]).argmax()); ps.append(p)
     return np.array(ys), np.array(ps)
+
+# %% ../nbs/09_evaluate.ipynb #e5e7d3af
+def predictions_frame(df:pd.DataFrame, # the split's rows, in prediction order
+                      probs:np.ndarray, # N × classes
+                     ) -> pd.DataFrame:
+    "`df`'s path, case_id, image_id, label and split with one `p_<class>` column of predicted probability per class."
+    if len(df) != len(probs): raise ValueError(f'{len(df)} rows but {len(probs)} predictions')
+    keep = [c for c in ('path', 'case_id', 'image_id', 'label', 'split') if c in df]
+    return df[keep].reset_index(drop=True).assign(**{f'p_{c}': np.asarray(probs, 'float64')[:, i] for i, c in enumerate(CLASSES)})
+
+def evaluate_predictions(preds:pd.DataFrame, # from `predictions_frame`, one or more splits
+                         tiles:bool=False, # rows are tiles of source images (`image_id`)
+                         n_boot:int=2000, seed:int=0) -> dict:
+    "{split: {level: metrics with accuracy_ci and balanced_accuracy_ci}}, levels tile/image/case as the data has them."
+    from sklearn.metrics import balanced_accuracy_score
+    bal = lambda y, p: float(balanced_accuracy_score(y, p.argmax(1)))
+    cols = [f'p_{c}' for c in CLASSES]
+    out = {}
+    for split, d in preds.groupby('split', sort=False):
+        levels = {('tile' if tiles else 'image'): (np.array([CLASSES.index(l) for l in d.label]), d[cols].values, d.case_id.values)}
+        if tiles:
+            y, p = aggregate_predictions(d, d[cols].values, 'image_id')
+            levels['image'] = (y, p, d.groupby(d.image_id.astype(str), sort=True).case_id.first().values)
+        y, p = aggregate_predictions(d, d[cols].values, 'case_id')
+        levels['case'] = (y, p, np.sort(d.case_id.astype(str).unique()))
+        out[split] = {}
+        for level, (y, p, cases) in levels.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', UserWarning)       # a resample may lack a class: balanced accuracy warns
+                out[split][level] = dict(classification_metrics(y, p), n=len(y), n_cases=int(len(set(cases))),
+                                         accuracy_ci=bootstrap_ci(y, p, cases, n_boot=n_boot, seed=seed),
+                                         balanced_accuracy_ci=bootstrap_ci(y, p, cases, bal, n_boot=n_boot, seed=seed))
+    return out
 
 # %% ../nbs/09_evaluate.ipynb #c18f9469
 def _title(model_name, weights_used, synthetic):
