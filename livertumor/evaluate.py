@@ -181,17 +181,23 @@ def _commit(git) -> str:
     return git['commit'][:7] + ('+dirty' if git.get('dirty') else '')
 
 def results_table(runs:pd.DataFrame) -> pd.DataFrame:
-    "The seed's table (Model, Train/Test/Required Accuracy) plus weights and their source, recipe, data, test size, epochs, training and run time, and commit."
-    cols = ['Model', 'Weights', 'Weights source', 'Recipe', 'Data', 'Preset', 'Test images', 'Train Accuracy', 'Test Accuracy',
-            'Required Accuracy', 'Meets target', 'Epochs', 'Train minutes', 'Minutes', 'Commit']
+    "The seed's table (Model, Train/Test/Required Accuracy) plus weights and their source, recipe, data, test size, the test interval by case, balanced accuracy, macro AUC, epochs, training and run time, and commit."
+    cols = ['Model', 'Weights', 'Weights source', 'Recipe', 'Data', 'Preset', 'Test images', 'Test cases', 'Train Accuracy',
+            'Test Accuracy', 'Test 95% CI (by case)', 'Balanced accuracy', 'Macro AUC', 'Required Accuracy', 'Meets target',
+            'Epochs', 'Train minutes', 'Minutes', 'Commit']
     if runs.empty: return pd.DataFrame(columns=cols)
     pct = lambda v: f'{100 * v:.2f}%'
+    known = lambda f: (lambda v: 'n/a' if v is None or (np.isscalar(v) and pd.isna(v)) else f(v))
     def get(key, default='unknown'):
         if key not in runs: return pd.Series([default] * len(runs), index=runs.index)
         return runs[key] if default is None else runs[key].fillna(default)
     t = pd.DataFrame({'Model': runs.model, 'Weights': runs.weights_used, 'Weights source': get('weights_origin'),
                       'Recipe': get('recipe'), 'Data': get('data_source'), 'Preset': get('preset'), 'Test images': get('n_test', None),
+                      'Test cases': get('n_cases', None).map(known(lambda n: n['test'])),
                       'Train Accuracy': runs.train_accuracy.map(pct), 'Test Accuracy': runs.test_accuracy.map(pct),
+                      'Test 95% CI (by case)': get('test_accuracy_ci', None).map(known(lambda c: f'{pct(c[0])} to {pct(c[1])}')),
+                      'Balanced accuracy': get('test_balanced_accuracy', None).map(known(pct)),
+                      'Macro AUC': get('test_macro_auc', None).map(known(lambda a: f'{a:.3f}')),
                       'Required Accuracy': pct(REQUIRED_ACCURACY),
                       'Meets target': np.where(runs.test_accuracy >= REQUIRED_ACCURACY, 'yes', 'no'),
                       'Epochs': get('epochs_trained', None), 'Train minutes': (get('train_seconds', np.nan).astype(float) / 60).round(1),
