@@ -16,9 +16,10 @@ from .data import IMAGE_SUFFIXES, make_tf_dataset
 from .models import get_backbone
 
 # %% auto #0
-__all__ = ['predict_split', 'accuracy', 'classification_metrics', 'bootstrap_ci', 'aggregate_predictions', 'predictions_frame',
-           'evaluate_predictions', 'plot_learning_curves', 'plot_confusion', 'collect_runs', 'results_table',
-           'markdown_table', 'write_results', 'save_for_inference', 'load_for_inference', 'predict_images']
+__all__ = ['MAX_GAP', 'MAX_CI_WIDTH', 'predict_split', 'accuracy', 'classification_metrics', 'bootstrap_ci',
+           'aggregate_predictions', 'predictions_frame', 'evaluate_predictions', 'plot_learning_curves',
+           'plot_confusion', 'review_flags', 'collect_runs', 'results_table', 'markdown_table', 'write_results',
+           'save_for_inference', 'load_for_inference', 'predict_images']
 
 # %% ../nbs/09_evaluate.ipynb #1d145741
 def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -162,6 +163,28 @@ def plot_confusion(y_true, probs, model_name:str, weights_used:str, synthetic:bo
     fig.tight_layout()
     return fig
 
+# %% ../nbs/09_evaluate.ipynb #5a937171
+MAX_GAP = 0.10       # a train–test gap larger than this is flagged
+MAX_CI_WIDTH = 0.20  # a 95% interval wider than this is flagged
+
+def review_flags(train_accuracy:float, test_accuracy:float,
+                 test_ci:tuple|None=None, # the 95% interval by case, if known
+                 n_test_cases:int|None=None,
+                 leak_check:str|None=None, # the run's case_leak_check
+                ) -> list[str]:
+    "What a reviewer would question in one results row, each with its likely causes; empty when nothing stands out."
+    cases = f'{n_test_cases} test cases' if n_test_cases else 'a small test set'
+    flags = []
+    if leak_check is not None and leak_check != 'passed': flags.append(f'leak check {leak_check}')
+    if test_accuracy >= 1: flags.append(f'100% test accuracy: {cases}, patient leakage or a saturated benchmark?')
+    elif test_accuracy > train_accuracy:
+        flags.append(f'test above train ({test_accuracy:.0%} > {train_accuracy:.0%}): {cases}, leakage or a shifted split?')
+    if train_accuracy - test_accuracy > MAX_GAP:
+        flags.append(f'train–test gap {train_accuracy - test_accuracy:.0%}: overfitting or a shift between splits')
+    if test_ci is not None and test_ci[1] - test_ci[0] > MAX_CI_WIDTH:
+        flags.append(f'95% CI {test_ci[1] - test_ci[0]:.0%} wide: too few test cases to rank models')
+    return flags
+
 # %% ../nbs/09_evaluate.ipynb #1724f53c
 def collect_runs(runs_dir:str|Path, # folder of run folders
                 ) -> pd.DataFrame:
@@ -180,10 +203,16 @@ def _commit(git) -> str:
     if not isinstance(git, dict) or not git.get('commit'): return 'unknown'
     return git['commit'][:7] + ('+dirty' if git.get('dirty') else '')
 
+def _row_flags(r:dict) -> str:
+    "`review_flags` of one run's metrics, fields an older run lacks left out."
+    ci, n, leak = r.get('test_accuracy_ci'), r.get('n_cases'), r.get('case_leak_check')
+    return '; '.join(review_flags(r['train_accuracy'], r['test_accuracy'], tuple(ci) if isinstance(ci, (list, tuple)) else None,
+                                  n.get('test') if isinstance(n, dict) else None, leak if isinstance(leak, str) else None))
+
 def results_table(runs:pd.DataFrame) -> pd.DataFrame:
     "The seed's table (Model, Train/Test/Required Accuracy) plus weights and their source, recipe, data, test size, the test interval by case, balanced accuracy, macro AUC, epochs, training and run time, and commit."
     cols = ['Model', 'Weights', 'Weights source', 'Recipe', 'Data', 'Preset', 'Test images', 'Test cases', 'Train Accuracy',
-            'Test Accuracy', 'Test 95% CI (by case)', 'Balanced accuracy', 'Macro AUC', 'Required Accuracy', 'Meets target',
+            'Test Accuracy', 'Test 95% CI (by case)', 'Balanced accuracy', 'Macro AUC', 'Flags', 'Required Accuracy', 'Meets target',
             'Epochs', 'Train minutes', 'Minutes', 'Commit']
     if runs.empty: return pd.DataFrame(columns=cols)
     pct = lambda v: f'{100 * v:.2f}%'
@@ -198,6 +227,7 @@ def results_table(runs:pd.DataFrame) -> pd.DataFrame:
                       'Test 95% CI (by case)': get('test_accuracy_ci', None).map(known(lambda c: f'{pct(c[0])} to {pct(c[1])}')),
                       'Balanced accuracy': get('test_balanced_accuracy', None).map(known(pct)),
                       'Macro AUC': get('test_macro_auc', None).map(known(lambda a: f'{a:.3f}')),
+                      'Flags': [_row_flags(r) for r in runs.to_dict('records')],
                       'Required Accuracy': pct(REQUIRED_ACCURACY),
                       'Meets target': np.where(runs.test_accuracy >= REQUIRED_ACCURACY, 'yes', 'no'),
                       'Epochs': get('epochs_trained', None), 'Train minutes': (get('train_seconds', np.nan).astype(float) / 60).round(1),
