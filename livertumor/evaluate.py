@@ -18,8 +18,8 @@ from .models import get_backbone
 # %% auto #0
 __all__ = ['MAX_GAP', 'MAX_CI_WIDTH', 'predict_split', 'accuracy', 'classification_metrics', 'bootstrap_ci',
            'aggregate_predictions', 'predictions_frame', 'evaluate_predictions', 'plot_learning_curves',
-           'plot_confusion', 'review_flags', 'collect_runs', 'results_table', 'markdown_table', 'write_results',
-           'save_for_inference', 'load_for_inference', 'predict_images']
+           'plot_confusion', 'review_flags', 'interval_overlaps', 'collect_runs', 'results_table', 'markdown_table',
+           'write_results', 'save_for_inference', 'load_for_inference', 'predict_images']
 
 # %% ../nbs/09_evaluate.ipynb #1d145741
 def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -184,6 +184,16 @@ def review_flags(train_accuracy:float, test_accuracy:float,
     if test_ci is not None and test_ci[1] - test_ci[0] > MAX_CI_WIDTH:
         flags.append(f'95% CI {test_ci[1] - test_ci[0]:.0%} wide: too few test cases to rank models')
     return flags
+
+# %% ../nbs/09_evaluate.ipynb #96372870
+def interval_overlaps(runs:pd.DataFrame) -> pd.DataFrame:
+    "Every pair of runs with a test interval (`test_accuracy_ci`): their names, intervals, and whether they overlap."
+    if 'test_accuracy_ci' not in runs: return pd.DataFrame(columns=['a', 'b', 'ci_a', 'ci_b', 'overlap'])
+    have = [(Path(r['run_dir']).name, tuple(r['test_accuracy_ci'])) for r in runs.to_dict('records')
+            if isinstance(r.get('test_accuracy_ci'), (list, tuple))]
+    rows = [dict(a=a, b=b, ci_a=ca, ci_b=cb, overlap=ca[0] <= cb[1] and cb[0] <= ca[1])
+            for i, (a, ca) in enumerate(have) for b, cb in have[i + 1:]]
+    return pd.DataFrame(rows, columns=['a', 'b', 'ci_a', 'ci_b', 'overlap'])
 
 # %% ../nbs/09_evaluate.ipynb #1724f53c
 def collect_runs(runs_dir:str|Path, # folder of run folders
