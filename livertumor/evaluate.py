@@ -18,8 +18,8 @@ from .models import get_backbone
 # %% auto #0
 __all__ = ['MAX_GAP', 'MAX_CI_WIDTH', 'predict_split', 'accuracy', 'classification_metrics', 'bootstrap_ci',
            'aggregate_predictions', 'predictions_frame', 'evaluate_predictions', 'plot_learning_curves',
-           'plot_confusion', 'review_flags', 'interval_overlaps', 'collect_runs', 'results_table', 'markdown_table',
-           'write_results', 'save_for_inference', 'load_for_inference', 'predict_images']
+           'plot_confusion', 'review_flags', 'interval_overlaps', 'ensemble_runs', 'collect_runs', 'results_table',
+           'markdown_table', 'write_results', 'save_for_inference', 'load_for_inference', 'predict_images']
 
 # %% ../nbs/09_evaluate.ipynb #1d145741
 def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -194,6 +194,43 @@ def interval_overlaps(runs:pd.DataFrame) -> pd.DataFrame:
     rows = [dict(a=a, b=b, ci_a=ca, ci_b=cb, overlap=ca[0] <= cb[1] and cb[0] <= ca[1])
             for i, (a, ca) in enumerate(have) for b, cb in have[i + 1:]]
     return pd.DataFrame(rows, columns=['a', 'b', 'ci_a', 'ci_b', 'overlap'])
+
+# %% ../nbs/09_evaluate.ipynb #107300db
+def ensemble_runs(run_dirs:list, # finished runs, each with predictions.csv and metrics.json
+                  out:str|Path, # the ensemble's run folder
+                  seed:int=0) -> Path:
+    "Average the members' predicted probabilities on their identical test split, and score it like a run."
+    from livertumor.core import provenance
+    if len(run_dirs) < 2: raise bad_param('run_dirs', [str(r) for r in run_dirs], 'at least two finished runs')
+    cols = [f'p_{c}' for c in CLASSES]
+    preds, metas = [], []
+    for r in map(Path, run_dirs):
+        f = r/'predictions.csv'
+        if not f.is_file(): raise DataError(f'run {r} has no predictions.csv (made before predictions were saved?): run it again.')
+        preds.append(pd.read_csv(f, dtype={'case_id': str, 'image_id': str}).query("split in ['train', 'test']"))
+        metas.append(json.loads((r/'metrics.json').read_text()))
+    key = lambda p: p[p.split == 'test'][['path', 'case_id']].sort_values('path').reset_index(drop=True)
+    for r, p in zip(run_dirs[1:], preds[1:]):
+        if not key(p).equals(key(preds[0])):
+            raise DataError(f'runs {run_dirs[0]} and {r} were not tested on the same images: an ensemble needs one test split '
+                            '(train them with the same splits.csv).')
+    both = pd.concat(preds).groupby(['split', 'path'], sort=False)
+    avg = both[cols].mean().join(both[['case_id', 'image_id', 'label']].first()).join(both.size().rename('members'))
+    avg = avg[avg.members == len(preds)].reset_index()[['path', 'case_id', 'image_id', 'label', 'split', *cols]]
+    ev = evaluate_predictions(avg, seed=seed)
+    test = ev['test']['image']
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    avg.to_csv(out/'predictions.csv', index=False)
+    write_json_atomic(out/'metrics.json', dict(
+        model='Ensemble (' + ' + '.join(m['model'] for m in metas) + ')', kind='ensemble', members=[str(r) for r in run_dirs],
+        weights_used='+'.join(sorted({m['weights_used'] for m in metas})), weights_origin='members', recipe='mean probability',
+        data_source=metas[0].get('data_source', 'unknown'), preset=metas[0].get('preset', 'n/a'), seed=seed,
+        n_test=test['n'], n_cases={s: ev[s]['case']['n'] for s in ev},
+        train_accuracy=ev['train']['image']['accuracy'] if 'train' in ev else float('nan'), test_accuracy=test['accuracy'],
+        test_accuracy_ci=test['accuracy_ci'], test_balanced_accuracy=test['balanced_accuracy'],
+        test_balanced_accuracy_ci=test['balanced_accuracy_ci'], test_macro_auc=test['macro_auc'], evaluation=ev,
+        seconds=0.0, **provenance()))
+    return out
 
 # %% ../nbs/09_evaluate.ipynb #1724f53c
 def collect_runs(runs_dir:str|Path, # folder of run folders
