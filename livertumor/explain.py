@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 # %% auto #0
-__all__ = ['split_at_feature_map', 'gradcam']
+__all__ = ['split_at_feature_map', 'gradcam', 'pick_examples', 'gradcam_figure']
 
 # %% ../nbs/10_explain.ipynb #987e9966
 def split_at_feature_map(model) -> tuple:
@@ -42,3 +42,41 @@ def gradcam(model, # a classifier from `build_classifier` (or any chain-shaped K
     cam = tf.nn.relu(tf.reduce_sum(tf.reduce_mean(grads, axis=(1, 2), keepdims=True) * fmap, -1))[..., None]
     cam = tf.image.resize(cam, x.shape[1:3])[..., 0].numpy()
     return cam / np.maximum(cam.max(axis=(1, 2), keepdims=True), 1e-12)
+
+# %% ../nbs/10_explain.ipynb #748f3ec5
+def pick_examples(preds, # a run's test predictions (`evaluate.predictions_frame`)
+                  per_class:int=2) -> 'pd.DataFrame':
+    "Per true class, the `per_class` most confident right and the `per_class` most confident wrong predictions."
+    import pandas as pd
+    from livertumor.core import CLASSES
+    p = preds[[f'p_{c}' for c in CLASSES]].values
+    d = preds.assign(pred=[CLASSES[i] for i in p.argmax(1)], confidence=p.max(1))
+    d = d.assign(outcome=np.where(d.pred == d.label, 'right', 'wrong'))
+    return (d.sort_values('confidence', ascending=False).groupby(['label', 'outcome'], sort=False).head(per_class)
+             .sort_values(['label', 'outcome', 'confidence'], ascending=[True, True, False]).reset_index(drop=True))
+
+def gradcam_figure(model, # the trained classifier
+                   examples, # from `pick_examples`
+                   size:int, # the model's input size
+                   preprocess, # the backbone's preprocess_input
+                   title:str=''):
+    "A matplotlib figure: one row per true class, each example with its Grad-CAM overlay, its prediction and confidence."
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    from livertumor.core import CLASSES, CLASS_TITLES
+    rows = [c for c in CLASSES if (examples.label == c).any()]
+    ncol = max(1, int(examples.groupby('label').size().max()))
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(2.2 * ncol, 2.4 * len(rows)), squeeze=False)
+    for ax in axes.flat: ax.axis('off')
+    for r, label in enumerate(rows):
+        ex = examples[examples.label == label]
+        raw = np.stack([np.asarray(Image.open(p).convert('RGB').resize((size, size), Image.LANCZOS)) for p in ex.path])
+        cams = gradcam(model, preprocess(raw.astype('float32')))
+        for k, (row, img, cam) in enumerate(zip(ex.itertuples(), raw, cams)):
+            ax = axes[r, k]; ax.imshow(img); ax.imshow(cam, cmap='jet', alpha=0.35, vmin=0, vmax=1)
+            ax.set_title(f"{row.outcome}: {CLASS_TITLES.get(row.pred, row.pred)}\n{row.confidence:.0%}", fontsize=7,
+                         color='green' if row.outcome == 'right' else 'red')
+        axes[r, 0].text(-0.08, 0.5, CLASS_TITLES.get(label, label), transform=axes[r, 0].transAxes, rotation=90,
+                        ha='right', va='center', fontsize=8)
+    fig.suptitle(title, fontsize=9); fig.tight_layout()
+    return fig

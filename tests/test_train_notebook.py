@@ -22,7 +22,7 @@ def test_papermill_resnet50_smoke(root, tmp_path):
     assert m['n_train'] > 0 and m['n_test'] > 0 and m['case_leak_check'] == 'passed'
     assert 0 <= m['train_accuracy'] <= 1 and 0 <= m['test_accuracy'] <= 1
     assert m['versions']['tensorflow'] and m['git']['commit']
-    for f in ('learning_curves.png', 'confusion_matrix.png', 'history.csv', 'splits.csv', 'predictions.csv', 'model.keras', 'model.json'):
+    for f in ('learning_curves.png', 'confusion_matrix.png', 'history.csv', 'splits.csv', 'predictions.csv', 'gradcam.png', 'model.keras', 'model.json'):
         assert (out_dir/f).stat().st_size > 0, f
     assert not (out_dir.parent/'.ResNet50.partial').exists()
     nb = nbformat.read(tmp_path/'out.ipynb', as_version=4)
