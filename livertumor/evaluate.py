@@ -258,7 +258,7 @@ def _row_flags(r:dict) -> str:
 
 def results_table(runs:pd.DataFrame) -> pd.DataFrame:
     "The seed's table (Model, Train/Test/Required Accuracy) plus weights and their source, recipe, data, test size, the test interval by case, balanced accuracy, macro AUC, epochs, training and run time, and commit."
-    cols = ['Model', 'Weights', 'Weights source', 'Recipe', 'Data', 'Preset', 'Test images', 'Test cases', 'Train Accuracy',
+    cols = ['Model', 'Kind', 'Weights', 'Weights source', 'Recipe', 'Data', 'Preset', 'Test images', 'Test cases', 'Train Accuracy',
             'Test Accuracy', 'Test 95% CI (by case)', 'Balanced accuracy', 'Macro AUC', 'Flags', 'Required Accuracy', 'Meets target',
             'Epochs', 'Train minutes', 'Minutes', 'Commit']
     if runs.empty: return pd.DataFrame(columns=cols)
@@ -267,7 +267,7 @@ def results_table(runs:pd.DataFrame) -> pd.DataFrame:
     def get(key, default='unknown'):
         if key not in runs: return pd.Series([default] * len(runs), index=runs.index)
         return runs[key] if default is None else runs[key].fillna(default)
-    t = pd.DataFrame({'Model': runs.model, 'Weights': runs.weights_used, 'Weights source': get('weights_origin'),
+    t = pd.DataFrame({'Model': runs.model, 'Kind': get('kind', 'deep'), 'Weights': runs.weights_used, 'Weights source': get('weights_origin'),
                       'Recipe': get('recipe'), 'Data': get('data_source'), 'Preset': get('preset'), 'Test images': get('n_test', None),
                       'Test cases': get('n_cases', None).map(known(lambda n: n['test'])),
                       'Train Accuracy': runs.train_accuracy.map(pct), 'Test Accuracy': runs.test_accuracy.map(pct),
@@ -279,7 +279,8 @@ def results_table(runs:pd.DataFrame) -> pd.DataFrame:
                       'Meets target': np.where(runs.test_accuracy >= REQUIRED_ACCURACY, 'yes', 'no'),
                       'Epochs': get('epochs_trained', None), 'Train minutes': (get('train_seconds', np.nan).astype(float) / 60).round(1),
                       'Minutes': (get('seconds', np.nan).astype(float) / 60).round(1), 'Commit': get('git', None).map(_commit)})
-    return t[cols].sort_values(['Model', 'Weights']).reset_index(drop=True)
+    kind_order = t.Kind.map({'deep': 0, 'ensemble': 1, 'classical': 2}).fillna(3)
+    return t.assign(_k=kind_order)[cols + ['_k']].sort_values(['_k', 'Model', 'Weights']).drop(columns='_k').reset_index(drop=True)
 
 def markdown_table(df:pd.DataFrame) -> str:
     "A GitHub-flavoured Markdown table of `df`."
