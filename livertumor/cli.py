@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--figures', default=None, help='folder for the report (default figures/)')
     s.add_argument('--scratch-baseline', action='store_true',
                    help='also train each pre-trained model from scratch (weights none) on the same split and for the same training time, into runs/<model>-scratch')
+    s.add_argument('--baselines', action='store_true',
+                   help='also fit the classical baselines (HOG, PCA; SVM, KNN, Random Forest, Logistic Regression) on the same split, and, with two or more models, their ensemble')
 
     s = sub.add_parser('report', help='collect runs/*/metrics.json into figures/results.{csv,md} and accuracy.png')
     s.add_argument('--runs', default=None); s.add_argument('--figures', default=None)
@@ -188,8 +190,10 @@ def _study(a):
     models = [m.strip() for m in a.models.split(',') if m.strip()]
     if not models: raise bad_param('--models', a.models, 'a comma-separated list of backbone names')
     for m in models: get_backbone(m)   # every name checked before the first run starts
+    shared, trained = None, []                 # the first model's splits.csv: every later model, baseline and the ensemble use it
     for m in models:
-        out = run_train(m, preset=a.preset, data=a.data, weights=a.weights, seed=a.seed, runs=a.runs)
+        out = run_train(m, preset=a.preset, data=a.data, weights=a.weights, seed=a.seed, runs=a.runs, splits=shared or '')
+        shared = shared or str((out/'splits.csv').resolve()); trained.append(out)
         print(f'{m}: {_summary(out)}')
         if not a.scratch_baseline: continue
         if json.loads((out/'metrics.json').read_text())['weights_used'] == 'random':
@@ -198,6 +202,15 @@ def _study(a):
         base = run_train(m, preset=a.preset, data=a.data, weights='none', seed=a.seed, runs=a.runs, name=f'{m}-scratch',
                          splits=str((out/'splits.csv').resolve()), max_train_minutes=budget)   # same patients, same training time
         print(f'{m} from scratch: {_summary(base)}')
+    if a.baselines:
+        from livertumor.classical import run_classical
+        from livertumor.evaluate import ensemble_runs
+        first = json.loads((trained[0]/'metrics.json').read_text())
+        for r in run_classical(shared, trained[0].parent, data_source=first['data_source'], preset=a.preset, seed=a.seed):
+            print(f'{r.name}: {_summary(r)}')
+        if len(trained) >= 2:
+            e = ensemble_runs(trained, trained[0].parent/'Ensemble', seed=a.seed)
+            print(f'Ensemble of {len(trained)} models: {_summary(e)}')
     print(f'report written to {run_report(a.runs, a.figures)}')
 
 def _prepare(a):

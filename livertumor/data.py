@@ -13,9 +13,9 @@ from .core import CLASSES, DataError, bad_param, check_whole, data_dir
 from .synthetic import ensure_synthetic
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'TIFF_SUFFIXES', 'load_dataset', 'check_images', 'resolve_data', 'subsample_cases',
-           'check_no_case_leak', 'split_by_case', 'split_from_file', 'kfold_by_case', 'class_weights', 'load_external',
-           'make_tf_dataset', 'as_tfds']
+__all__ = ['IMAGE_SUFFIXES', 'TIFF_SUFFIXES', 'load_dataset', 'check_images', 'resolve_data', 'subsample_cases', 'split_leaks',
+           'check_no_case_leak', 'split_by_case', 'read_splits', 'leak_check', 'split_from_file', 'kfold_by_case',
+           'class_weights', 'load_external', 'make_tf_dataset', 'as_tfds']
 
 # %% ../nbs/05_data.ipynb #77bc2a60
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
@@ -104,13 +104,23 @@ def subsample_cases(df:pd.DataFrame, max_images_per_class:int|None, seed:int=0) 
     return out
 
 # %% ../nbs/05_data.ipynb #9e301db1
+def split_leaks(df:pd.DataFrame) -> dict:
+    "The cases, and the images (by `image_id` and by `path`, where present), found in more than one split of `df`."
+    def crossing(key):
+        if key not in df: return []
+        n = df.groupby(key)['split'].nunique()
+        return sorted(map(str, n[n > 1].index))
+    return dict(cases=crossing('case_id'), images=sorted(set(crossing('image_id')) | set(crossing('path'))))
+
 def check_no_case_leak(df:pd.DataFrame) -> None:
-    "Raise `DataError` if any case_id appears in more than one split."
-    per_case = df.groupby('case_id')['split'].nunique()
-    leaked = per_case[per_case > 1]
-    if len(leaked):
-        raise DataError(f"split leaks {len(leaked)} case(s) across train/val/test, first {leaked.index[0]!r}: "
+    "Raise `DataError` if any case, or any image, appears in more than one split."
+    leaks = split_leaks(df)
+    if leaks['cases']:
+        raise DataError(f"split leaks {len(leaks['cases'])} case(s) across train/val/test, first {leaks['cases'][0]!r}: "
                         "a patient's images must all sit in one split.")
+    if leaks['images']:
+        raise DataError(f"split leaks {len(leaks['images'])} image(s) across train/val/test, first {leaks['images'][0]!r}: "
+                        "an image, and every tile cut from it, must sit in one split.")
 
 def split_by_case(df:pd.DataFrame, # from `load_dataset`
                   val_frac:float=0.1, # fraction of each class's cases for validation
@@ -136,14 +146,26 @@ def split_by_case(df:pd.DataFrame, # from `load_dataset`
     return out
 
 # %% ../nbs/05_data.ipynb #ab9a6fbc
+def read_splits(path:str|Path) -> pd.DataFrame:
+    "A `splits.csv` written by a run (case_id and image_id read as text), or `DataError` naming the file."
+    path = Path(path)
+    if not path.is_file(): raise DataError(f"splits file {path} does not exist.")
+    saved = pd.read_csv(path, dtype={'case_id': str, 'image_id': str})
+    if not {'case_id', 'split'} <= set(saved.columns): raise DataError(f"splits file {path} lacks case_id and split columns.")
+    return saved
+
+def leak_check(path:str|Path) -> str:
+    "'passed', or 'failed: ' and what crosses, computed from a run's saved `splits.csv`."
+    saved = read_splits(path)                     # a missing or malformed file is an error, not a failed check
+    try: check_no_case_leak(saved)
+    except DataError as e: return f'failed: {e}'
+    return 'passed'
+
 def split_from_file(df:pd.DataFrame, # images to split
                     path:str|Path, # a splits.csv written by an earlier run
                    ) -> pd.DataFrame:
     "`df` with the `split` of each case as recorded in `path`."
-    path = Path(path)
-    if not path.is_file(): raise DataError(f"splits file {path} does not exist.")
-    saved = pd.read_csv(path, dtype={'case_id': str})
-    if not {'case_id', 'split'} <= set(saved.columns): raise DataError(f"splits file {path} lacks case_id and split columns.")
+    saved = read_splits(path)
     check_no_case_leak(saved)
     by_case = saved.drop_duplicates('case_id').set_index('case_id').split
     missing = sorted(set(df.case_id.astype(str)) - set(by_case.index))

@@ -4,20 +4,22 @@
 
 # %% ../nbs/09_evaluate.ipynb #47828f0c
 from __future__ import annotations
-import json
+import json, warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .core import CLASSES, CLASS_TITLES, REQUIRED_ACCURACY, DataError, bad_param, write_json_atomic, write_text_atomic
+from .core import (CLASSES, CLASS_TITLES, REQUIRED_ACCURACY, DataError, bad_param, check_whole, write_json_atomic,
+                             write_text_atomic)
 from .data import IMAGE_SUFFIXES, make_tf_dataset
 from .models import get_backbone
 
 # %% auto #0
-__all__ = ['predict_split', 'accuracy', 'aggregate_predictions', 'plot_learning_curves', 'plot_confusion', 'collect_runs',
-           'results_table', 'markdown_table', 'write_results', 'save_for_inference', 'load_for_inference',
-           'predict_images']
+__all__ = ['MAX_GAP', 'MAX_CI_WIDTH', 'predict_split', 'accuracy', 'classification_metrics', 'bootstrap_ci',
+           'aggregate_predictions', 'predictions_frame', 'evaluate_predictions', 'plot_learning_curves',
+           'plot_confusion', 'review_flags', 'interval_overlaps', 'ensemble_runs', 'collect_runs', 'results_table',
+           'markdown_table', 'write_results', 'save_for_inference', 'load_for_inference', 'predict_images']
 
 # %% ../nbs/09_evaluate.ipynb #1d145741
 def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -30,6 +32,47 @@ def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
 def accuracy(y_true, probs) -> float:
     "Fraction of examples whose most probable class is the true one."
     return float(np.mean(np.asarray(probs).argmax(1) == np.asarray(y_true)))
+
+# %% ../nbs/09_evaluate.ipynb #9c0945d1
+def classification_metrics(y_true, # true class indices
+                           probs, # predicted probabilities, one column per class
+                           classes:list=CLASSES,
+                          ) -> dict:
+    "Accuracy, balanced accuracy, per-class precision/recall/F1, macro one-vs-rest ROC AUC and the confusion matrix (scikit-learn)."
+    from sklearn import metrics as skm
+    y_true, probs = np.asarray(y_true), np.asarray(probs, dtype='float64')
+    y_pred, labels = probs.argmax(1), list(range(len(classes)))
+    p, r, f, n = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    present = set(np.unique(y_true)) == set(labels)
+    return dict(accuracy=float(skm.accuracy_score(y_true, y_pred)),
+                balanced_accuracy=float(np.mean(r[n > 0])),
+                per_class={c: dict(precision=float(p[i]), recall=float(r[i]), f1=float(f[i]), support=int(n[i]))
+                           for i, c in enumerate(classes)},
+                macro_auc=float(skm.roc_auc_score(y_true, probs / probs.sum(1, keepdims=True), multi_class='ovr',
+                                                  average='macro', labels=labels)) if present else None,
+                confusion=skm.confusion_matrix(y_true, y_pred, labels=labels).tolist())
+
+def bootstrap_ci(y_true, # true class indices
+                 probs, # predicted probabilities
+                 case_ids, # each example's case (patient): the unit that is resampled
+                 metric=accuracy, # metric(y_true, probs) -> float
+                 n_boot:int=2000, # resamples (at least 1,000)
+                 level:float=0.95,
+                 seed:int=0,
+                ) -> tuple[float, float]:
+    "Percentile interval of `metric` over `n_boot` resamples of whole cases, drawn with replacement."
+    check_whole('n_boot', n_boot, 1000)
+    if not 0 < level < 1: raise bad_param('level', level, 'a number between 0 and 1')
+    y_true, probs, case_ids = np.asarray(y_true), np.asarray(probs), np.asarray(case_ids)
+    if not len(y_true) == len(probs) == len(case_ids) > 0:
+        raise DataError(f'bootstrap_ci needs one label, one row of probabilities and one case per example '
+                        f'(got {len(y_true)}, {len(probs)} and {len(case_ids)})')
+    rows = [np.flatnonzero(case_ids == c) for c in np.unique(case_ids)]
+    rng = np.random.default_rng(seed)
+    stats = [metric(y_true[i], probs[i]) for i in
+             (np.concatenate([rows[j] for j in rng.integers(0, len(rows), len(rows))]) for _ in range(n_boot))]
+    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2], method='inverted_cdf')
+    return float(lo), float(hi)
 
 # %% ../nbs/09_evaluate.ipynb #0f649afe
 def aggregate_predictions(df:pd.DataFrame, # rows in prediction order, with label and `by` columns
@@ -53,6 +96,39 @@ def aggregate_predictions(df:pd.DataFrame, # rows in prediction order, with labe
             p = np.eye(probs.shape[1])[tied[p[tied].argmax()]]
         ys.append(np.bincount(y[idx], minlength=probs.shape[1]).argmax()); ps.append(p)
     return np.array(ys), np.array(ps)
+
+# %% ../nbs/09_evaluate.ipynb #e5e7d3af
+def predictions_frame(df:pd.DataFrame, # the split's rows, in prediction order
+                      probs:np.ndarray, # N × classes
+                     ) -> pd.DataFrame:
+    "`df`'s path, case_id, image_id, label and split with one `p_<class>` column of predicted probability per class."
+    if len(df) != len(probs): raise ValueError(f'{len(df)} rows but {len(probs)} predictions')
+    keep = [c for c in ('path', 'case_id', 'image_id', 'label', 'split') if c in df]
+    return df[keep].reset_index(drop=True).assign(**{f'p_{c}': np.asarray(probs, 'float64')[:, i] for i, c in enumerate(CLASSES)})
+
+def evaluate_predictions(preds:pd.DataFrame, # from `predictions_frame`, one or more splits
+                         tiles:bool=False, # rows are tiles of source images (`image_id`)
+                         n_boot:int=2000, seed:int=0) -> dict:
+    "{split: {level: metrics with accuracy_ci and balanced_accuracy_ci}}, levels tile/image/case as the data has them."
+    from sklearn.metrics import balanced_accuracy_score
+    bal = lambda y, p: float(balanced_accuracy_score(y, p.argmax(1)))
+    cols = [f'p_{c}' for c in CLASSES]
+    out = {}
+    for split, d in preds.groupby('split', sort=False):
+        levels = {('tile' if tiles else 'image'): (np.array([CLASSES.index(l) for l in d.label]), d[cols].values, d.case_id.values)}
+        if tiles:
+            y, p = aggregate_predictions(d, d[cols].values, 'image_id')
+            levels['image'] = (y, p, d.groupby(d.image_id.astype(str), sort=True).case_id.first().values)
+        y, p = aggregate_predictions(d, d[cols].values, 'case_id')
+        levels['case'] = (y, p, np.sort(d.case_id.astype(str).unique()))
+        out[split] = {}
+        for level, (y, p, cases) in levels.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', UserWarning)       # a resample may lack a class: balanced accuracy warns
+                out[split][level] = dict(classification_metrics(y, p), n=len(y), n_cases=int(len(set(cases))),
+                                         accuracy_ci=bootstrap_ci(y, p, cases, n_boot=n_boot, seed=seed),
+                                         balanced_accuracy_ci=bootstrap_ci(y, p, cases, bal, n_boot=n_boot, seed=seed))
+    return out
 
 # %% ../nbs/09_evaluate.ipynb #c18f9469
 def _title(model_name, weights_used, synthetic):
@@ -87,6 +163,75 @@ def plot_confusion(y_true, probs, model_name:str, weights_used:str, synthetic:bo
     fig.tight_layout()
     return fig
 
+# %% ../nbs/09_evaluate.ipynb #5a937171
+MAX_GAP = 0.10       # a train–test gap larger than this is flagged
+MAX_CI_WIDTH = 0.20  # a 95% interval wider than this is flagged
+
+def review_flags(train_accuracy:float, test_accuracy:float,
+                 test_ci:tuple|None=None, # the 95% interval by case, if known
+                 n_test_cases:int|None=None,
+                 leak_check:str|None=None, # the run's case_leak_check
+                ) -> list[str]:
+    "What a reviewer would question in one results row, each with its likely causes; empty when nothing stands out."
+    cases = f'{n_test_cases} test cases' if n_test_cases else 'a small test set'
+    flags = []
+    if leak_check is not None and leak_check != 'passed': flags.append(f'leak check {leak_check}')
+    if test_accuracy >= 1: flags.append(f'100% test accuracy: {cases}, patient leakage or a saturated benchmark?')
+    elif test_accuracy > train_accuracy:
+        flags.append(f'test above train ({test_accuracy:.0%} > {train_accuracy:.0%}): {cases}, leakage or a shifted split?')
+    if train_accuracy - test_accuracy > MAX_GAP:
+        flags.append(f'train–test gap {train_accuracy - test_accuracy:.0%}: overfitting or a shift between splits')
+    if test_ci is not None and test_ci[1] - test_ci[0] > MAX_CI_WIDTH:
+        flags.append(f'95% CI {test_ci[1] - test_ci[0]:.0%} wide: too few test cases to rank models')
+    return flags
+
+# %% ../nbs/09_evaluate.ipynb #96372870
+def interval_overlaps(runs:pd.DataFrame) -> pd.DataFrame:
+    "Every pair of runs with a test interval (`test_accuracy_ci`): their names, intervals, and whether they overlap."
+    if 'test_accuracy_ci' not in runs: return pd.DataFrame(columns=['a', 'b', 'ci_a', 'ci_b', 'overlap'])
+    have = [(Path(r['run_dir']).name, tuple(r['test_accuracy_ci'])) for r in runs.to_dict('records')
+            if isinstance(r.get('test_accuracy_ci'), (list, tuple))]
+    rows = [dict(a=a, b=b, ci_a=ca, ci_b=cb, overlap=ca[0] <= cb[1] and cb[0] <= ca[1])
+            for i, (a, ca) in enumerate(have) for b, cb in have[i + 1:]]
+    return pd.DataFrame(rows, columns=['a', 'b', 'ci_a', 'ci_b', 'overlap'])
+
+# %% ../nbs/09_evaluate.ipynb #107300db
+def ensemble_runs(run_dirs:list, # finished runs, each with predictions.csv and metrics.json
+                  out:str|Path, # the ensemble's run folder
+                  seed:int=0) -> Path:
+    "Average the members' predicted probabilities on their identical test split, and score it like a run."
+    from livertumor.core import provenance
+    if len(run_dirs) < 2: raise bad_param('run_dirs', [str(r) for r in run_dirs], 'at least two finished runs')
+    cols = [f'p_{c}' for c in CLASSES]
+    preds, metas = [], []
+    for r in map(Path, run_dirs):
+        f = r/'predictions.csv'
+        if not f.is_file(): raise DataError(f'run {r} has no predictions.csv (made before predictions were saved?): run it again.')
+        preds.append(pd.read_csv(f, dtype={'case_id': str, 'image_id': str}).query("split in ['train', 'test']"))
+        metas.append(json.loads((r/'metrics.json').read_text()))
+    key = lambda p: p[p.split == 'test'][['path', 'case_id']].sort_values('path').reset_index(drop=True)
+    for r, p in zip(run_dirs[1:], preds[1:]):
+        if not key(p).equals(key(preds[0])):
+            raise DataError(f'runs {run_dirs[0]} and {r} were not tested on the same images: an ensemble needs one test split '
+                            '(train them with the same splits.csv).')
+    both = pd.concat(preds).groupby(['split', 'path'], sort=False)
+    avg = both[cols].mean().join(both[['case_id', 'image_id', 'label']].first()).join(both.size().rename('members'))
+    avg = avg[avg.members == len(preds)].reset_index()[['path', 'case_id', 'image_id', 'label', 'split', *cols]]
+    ev = evaluate_predictions(avg, seed=seed)
+    test = ev['test']['image']
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    avg.to_csv(out/'predictions.csv', index=False)
+    write_json_atomic(out/'metrics.json', dict(
+        model='Ensemble (' + ' + '.join(m['model'] for m in metas) + ')', kind='ensemble', members=[str(r) for r in run_dirs],
+        weights_used='+'.join(sorted({m['weights_used'] for m in metas})), weights_origin='members', recipe='mean probability',
+        data_source=metas[0].get('data_source', 'unknown'), preset=metas[0].get('preset', 'n/a'), seed=seed,
+        n_test=test['n'], n_cases={s: ev[s]['case']['n'] for s in ev},
+        train_accuracy=ev['train']['image']['accuracy'] if 'train' in ev else float('nan'), test_accuracy=test['accuracy'],
+        test_accuracy_ci=test['accuracy_ci'], test_balanced_accuracy=test['balanced_accuracy'],
+        test_balanced_accuracy_ci=test['balanced_accuracy_ci'], test_macro_auc=test['macro_auc'], evaluation=ev,
+        seconds=0.0, **provenance()))
+    return out
+
 # %% ../nbs/09_evaluate.ipynb #1724f53c
 def collect_runs(runs_dir:str|Path, # folder of run folders
                 ) -> pd.DataFrame:
@@ -105,23 +250,37 @@ def _commit(git) -> str:
     if not isinstance(git, dict) or not git.get('commit'): return 'unknown'
     return git['commit'][:7] + ('+dirty' if git.get('dirty') else '')
 
+def _row_flags(r:dict) -> str:
+    "`review_flags` of one run's metrics, fields an older run lacks left out."
+    ci, n, leak = r.get('test_accuracy_ci'), r.get('n_cases'), r.get('case_leak_check')
+    return '; '.join(review_flags(r['train_accuracy'], r['test_accuracy'], tuple(ci) if isinstance(ci, (list, tuple)) else None,
+                                  n.get('test') if isinstance(n, dict) else None, leak if isinstance(leak, str) else None))
+
 def results_table(runs:pd.DataFrame) -> pd.DataFrame:
-    "The seed's table (Model, Train/Test/Required Accuracy) plus weights and their source, recipe, data, test size, epochs, training and run time, and commit."
-    cols = ['Model', 'Weights', 'Weights source', 'Recipe', 'Data', 'Preset', 'Test images', 'Train Accuracy', 'Test Accuracy',
-            'Required Accuracy', 'Meets target', 'Epochs', 'Train minutes', 'Minutes', 'Commit']
+    "The seed's table (Model, Train/Test/Required Accuracy) plus weights and their source, recipe, data, test size, the test interval by case, balanced accuracy, macro AUC, epochs, training and run time, and commit."
+    cols = ['Model', 'Kind', 'Weights', 'Weights source', 'Recipe', 'Data', 'Preset', 'Test images', 'Test cases', 'Train Accuracy',
+            'Test Accuracy', 'Test 95% CI (by case)', 'Balanced accuracy', 'Macro AUC', 'Flags', 'Required Accuracy', 'Meets target',
+            'Epochs', 'Train minutes', 'Minutes', 'Commit']
     if runs.empty: return pd.DataFrame(columns=cols)
     pct = lambda v: f'{100 * v:.2f}%'
+    known = lambda f: (lambda v: 'n/a' if v is None or (np.isscalar(v) and pd.isna(v)) else f(v))
     def get(key, default='unknown'):
         if key not in runs: return pd.Series([default] * len(runs), index=runs.index)
         return runs[key] if default is None else runs[key].fillna(default)
-    t = pd.DataFrame({'Model': runs.model, 'Weights': runs.weights_used, 'Weights source': get('weights_origin'),
+    t = pd.DataFrame({'Model': runs.model, 'Kind': get('kind', 'deep'), 'Weights': runs.weights_used, 'Weights source': get('weights_origin'),
                       'Recipe': get('recipe'), 'Data': get('data_source'), 'Preset': get('preset'), 'Test images': get('n_test', None),
+                      'Test cases': get('n_cases', None).map(known(lambda n: n['test'])),
                       'Train Accuracy': runs.train_accuracy.map(pct), 'Test Accuracy': runs.test_accuracy.map(pct),
+                      'Test 95% CI (by case)': get('test_accuracy_ci', None).map(known(lambda c: f'{pct(c[0])} to {pct(c[1])}')),
+                      'Balanced accuracy': get('test_balanced_accuracy', None).map(known(pct)),
+                      'Macro AUC': get('test_macro_auc', None).map(known(lambda a: f'{a:.3f}')),
+                      'Flags': [_row_flags(r) for r in runs.to_dict('records')],
                       'Required Accuracy': pct(REQUIRED_ACCURACY),
                       'Meets target': np.where(runs.test_accuracy >= REQUIRED_ACCURACY, 'yes', 'no'),
                       'Epochs': get('epochs_trained', None), 'Train minutes': (get('train_seconds', np.nan).astype(float) / 60).round(1),
                       'Minutes': (get('seconds', np.nan).astype(float) / 60).round(1), 'Commit': get('git', None).map(_commit)})
-    return t[cols].sort_values(['Model', 'Weights']).reset_index(drop=True)
+    kind_order = t.Kind.map({'deep': 0, 'ensemble': 1, 'classical': 2}).fillna(3)
+    return t.assign(_k=kind_order)[cols + ['_k']].sort_values(['_k', 'Model', 'Weights']).drop(columns='_k').reset_index(drop=True)
 
 def markdown_table(df:pd.DataFrame) -> str:
     "A GitHub-flavoured Markdown table of `df`."

