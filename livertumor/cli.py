@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_cli.ipynb #1600cb59
 from __future__ import annotations
-import argparse, json, logging, sys
+import argparse, json, logging, sys, time
 from pathlib import Path
 
 from . import __version__
@@ -12,14 +12,28 @@ from .core import LiverTumorError, ConfigError, PRESETS, bad_param, nbs_dir, pro
 from .gdc import GDC_API
 
 # %% auto #0
-__all__ = ['run_train', 'run_report', 'write_readme', 'build_parser', 'main']
+__all__ = ['STUDY_IMAGE_SIZE', 'train_parameters', 'run_train', 'finished_run', 'run_report', 'write_readme', 'build_parser',
+           'main']
 
 # %% ../nbs/12_cli.ipynb #5b7f3859
+STUDY_IMAGE_SIZE = 224   # the study's common input side at preset full: InceptionV3 (299) and EfficientNetB7 (600) run at it on CPUs
+
 def _notebook(name:str) -> Path:
     nb = nbs_dir()/name
     if not nb.is_file():
         raise LiverTumorError(f"notebook {nb} not found: run this command inside the livertumor project checkout.")
     return nb
+
+def train_parameters(model:str, # backbone name
+                     preset:str='full', data:str='synthetic', weights:str='auto', seed:int=42,
+                     runs:str|Path|None=None, # folder of run folders; default the project's runs/
+                     name:str|None=None, # the run folder's name in `runs`; default the model's
+                     **params, # further train.ipynb parameters
+                    ) -> dict:
+    "The train.ipynb parameters of one run, as papermill receives (and records) them."
+    runs = Path(runs) if runs else runs_dir()
+    return dict(model=model, preset=preset, data=data, weights=weights, seed=seed,
+                out_dir=str((runs/(name or model)).resolve()), **params)
 
 def run_train(model:str, # backbone name
               preset:str='full', data:str='synthetic', weights:str='auto', seed:int=42,
@@ -32,12 +46,24 @@ def run_train(model:str, # backbone name
     from livertumor.models import get_backbone
     get_backbone(model)
     runs = Path(runs) if runs else runs_dir(); runs.mkdir(parents=True, exist_ok=True)
-    name = name or model; out_dir = runs/name
+    name = name or model
     pm.execute_notebook(str(_notebook('train.ipynb')), str(runs/f'{name}.ipynb'), cwd=str(project_root()),
-                        parameters=dict(model=model, preset=preset, data=data, weights=weights, seed=seed,
-                                        out_dir=str(out_dir.resolve()), **params),
+                        parameters=train_parameters(model, preset, data, weights, seed, runs, name, **params),
                         log_output=True, progress_bar=False)
-    return out_dir
+    return runs/name
+
+def finished_run(run_dir:str|Path, # a run folder; its executed notebook is next to it as <name>.ipynb
+                 parameters:dict, # from `train_parameters`
+                 head:dict|None=None, # the checkout's `git_commit()`; default the current one
+                ) -> bool:
+    "Whether the run finished with exactly these parameters at the checkout's commit, with no uncommitted changes then or now."
+    from livertumor.core import git_commit
+    run_dir = Path(run_dir); f, nb = run_dir/'metrics.json', run_dir.parent/f'{run_dir.name}.ipynb'
+    if not (f.is_file() and nb.is_file()): return False
+    head, git = head or git_commit(), json.loads(f.read_text()).get('git') or {}
+    if not head.get('commit') or head.get('dirty') or git.get('dirty') or git.get('commit') != head['commit']: return False
+    used = json.loads(nb.read_text()).get('metadata', {}).get('papermill', {}).get('parameters')
+    return used == json.loads(json.dumps(parameters))
 
 def run_report(runs:str|Path|None=None, figures:str|Path|None=None) -> Path:
     "Execute report.ipynb over `runs`; return the figures folder."
@@ -108,13 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--workers', type=int, default=None, help='processes (default: all cores, at most 8)')
 
     s = sub.add_parser('study', help='train each model with nbs/train.ipynb, then run nbs/report.ipynb')
-    s.add_argument('--models', default='DenseNet121', help='comma-separated backbones (default DenseNet121)')
+    s.add_argument('--models', default='DenseNet121', help="comma-separated backbones, or 'all' (default DenseNet121)")
     s.add_argument('--preset', default='full', choices=list(PRESETS), help='smoke: about a minute per model on a CPU; full: the study')
     s.add_argument('--data', default='synthetic', help="'synthetic' (default) or a dataset folder")
     s.add_argument('--weights', default='auto', help="'auto' (default), 'imagenet', 'none' or a weights file")
     s.add_argument('--seed', type=int, default=42)
+    s.add_argument('--image-size', type=int, default=None,
+                   help=f"input side of every model; default: the preset's (smoke), else the common study size {STUDY_IMAGE_SIZE} px; 0: each backbone's own (e.g. 600 for EfficientNetB7)")
     s.add_argument('--runs', default=None, help='folder of run folders (default runs/)')
     s.add_argument('--figures', default=None, help='folder for the report (default figures/)')
+    s.add_argument('--force', action='store_true', help='rerun models that already finished with the same parameters at this commit')
     s.add_argument('--scratch-baseline', action='store_true',
                    help='also train each pre-trained model from scratch (weights none) on the same split and for the same training time, into runs/<model>-scratch')
     s.add_argument('--baselines', action='store_true',
@@ -185,33 +214,70 @@ def _summary(run_dir) -> str:
     return json.dumps({k: m.get(k) for k in ('weights_used', 'weights_origin', 'recipe', 'data_source', 'epochs_trained', 'train_seconds',
                                               'train_accuracy', 'test_accuracy')})
 
-def _study(a):
-    from livertumor.models import get_backbone
-    models = [m.strip() for m in a.models.split(',') if m.strip()]
-    if not models: raise bad_param('--models', a.models, 'a comma-separated list of backbone names')
-    for m in models: get_backbone(m)   # every name checked before the first run starts
-    shared, trained = None, []                 # the first model's splits.csv: every later model, baseline and the ensemble use it
-    for m in models:
-        out = run_train(m, preset=a.preset, data=a.data, weights=a.weights, seed=a.seed, runs=a.runs, splits=shared or '')
+def _one_line(e:BaseException) -> str:
+    "An error in one line: a notebook's own error, else the exception's type and first line."
+    if type(e).__name__ == 'PapermillExecutionError': return f'{e.ename}: {e.evalue}'.splitlines()[0]
+    return (f'{type(e).__name__}: ' + (str(e).splitlines() or [''])[0]).rstrip(': ')
+
+def _study(a) -> int:
+    "Run the study; the exit status is 1 when a model failed (its error is in runs/<name>.failed.json and the table)."
+    from livertumor.core import git_commit, write_json_atomic
+    from livertumor.data import resolve_data
+    from livertumor.models import BACKBONES, get_backbone
+    models = list(BACKBONES) if a.models.strip() == 'all' else [m.strip() for m in a.models.split(',') if m.strip()]
+    if not models: raise bad_param('--models', a.models, "'all' or a comma-separated list of backbone names")
+    for m in models: get_backbone(m)   # every name and the data checked before the first run starts
+    resolve_data(a.data)
+    if a.image_size is not None and a.image_size < 0: raise bad_param('--image-size', a.image_size, 'a side in pixels, or 0 for each backbone\'s own')
+    size = STUDY_IMAGE_SIZE if a.image_size is None and a.preset == 'full' else (a.image_size or None)
+    runs = Path(a.runs) if a.runs else runs_dir(); t_study, took, failed = time.perf_counter(), {}, []
+
+    def step(i, model, name, **params):
+        "One train.ipynb run: skipped when already finished, timed, and on failure recorded and reported, not raised."
+        tag = f'[{i}/{len(models)}] {name}'
+        weights = params.pop('weights', a.weights)
+        p = train_parameters(model, a.preset, a.data, weights, a.seed, runs, name, **({'image_size': size} if size else {}), **params)
+        if not a.force and finished_run(runs/name, p):
+            print(f'{tag}: finished at this commit with the same parameters, skipped (--force reruns it)', flush=True)
+            return runs/name
+        done = ', '.join(f'{k} {v / 60:.1f} min' for k, v in took.items())
+        print(f'{tag}: running, preset {a.preset}' + (f'; so far {done}' if done else ''), flush=True)
+        t0 = time.perf_counter(); (runs/f'{name}.failed.json').unlink(missing_ok=True)
+        try: out = run_train(**{k: v for k, v in p.items() if k != 'out_dir'}, runs=runs, name=name)
+        except Exception as e:
+            err = _one_line(e); failed.append(name)
+            write_json_atomic(runs/f'{name}.failed.json', dict(model=model, name=name, error=err, parameters=p,
+                                                               notebook=f'{name}.ipynb', git=git_commit(), seconds=round(time.perf_counter() - t0, 1)))
+            print(f'{tag}: FAILED after {(time.perf_counter() - t0) / 60:.1f} min: {err} (the executed notebook is {runs/name}.ipynb)', file=sys.stderr, flush=True)
+            return None
+        took[name] = time.perf_counter() - t0
+        print(f'{tag}: done in {took[name] / 60:.1f} min: {_summary(out)}', flush=True)
+        return out
+
+    shared, trained = '', []                 # the first finished model's splits.csv: every later model, baseline and the ensemble use it
+    for i, m in enumerate(models, 1):
+        out = step(i, m, m, splits=shared)
+        if out is None: continue
         shared = shared or str((out/'splits.csv').resolve()); trained.append(out)
-        print(f'{m}: {_summary(out)}')
         if not a.scratch_baseline: continue
-        if json.loads((out/'metrics.json').read_text())['weights_used'] == 'random':
+        mt = json.loads((out/'metrics.json').read_text())
+        if mt['weights_used'] == 'random':
             print(f'{m}: no pre-trained weights were used, so that run already is the from-scratch baseline'); continue
-        budget = json.loads((out/'metrics.json').read_text())['train_seconds'] / 60     # the transfer run's training time
-        base = run_train(m, preset=a.preset, data=a.data, weights='none', seed=a.seed, runs=a.runs, name=f'{m}-scratch',
-                         splits=str((out/'splits.csv').resolve()), max_train_minutes=budget)   # same patients, same training time
-        print(f'{m} from scratch: {_summary(base)}')
-    if a.baselines:
+        step(i, m, f'{m}-scratch', weights='none', splits=str((out/'splits.csv').resolve()),
+             max_train_minutes=mt['train_seconds'] / 60)      # same patients, the transfer run's training time
+    if a.baselines and trained:
         from livertumor.classical import run_classical
         from livertumor.evaluate import ensemble_runs
         first = json.loads((trained[0]/'metrics.json').read_text())
-        for r in run_classical(shared, trained[0].parent, data_source=first['data_source'], preset=a.preset, seed=a.seed):
+        for r in run_classical(shared, runs, data_source=first['data_source'], preset=a.preset, seed=a.seed):
             print(f'{r.name}: {_summary(r)}')
         if len(trained) >= 2:
-            e = ensemble_runs(trained, trained[0].parent/'Ensemble', seed=a.seed)
+            e = ensemble_runs(trained, runs/'Ensemble', seed=a.seed)
             print(f'Ensemble of {len(trained)} models: {_summary(e)}')
-    print(f'report written to {run_report(a.runs, a.figures)}')
+    print(f'report written to {run_report(runs, a.figures)}')
+    print(f'study: {(time.perf_counter() - t_study) / 60:.1f} min; ' + ', '.join(f'{k} {v / 60:.1f} min' for k, v in took.items())
+          + (f'; FAILED: {", ".join(failed)}' if failed else ''), flush=True)
+    return 1 if failed else 0
 
 def _prepare(a):
     "The data-preparation commands: gdc, regions, tiles, dicom."
@@ -250,7 +316,7 @@ def main(argv:list|None=None) -> int:
                                        images_per_case=a.images_per_case, overwrite=a.overwrite,
                                        workers=a.workers)
             print(f'wrote {len(m)} SYNTHETIC images in {m.case_id.nunique()} cases to {a.out}')
-        elif a.command == 'study': _study(a)
+        elif a.command == 'study': return _study(a)
         elif a.command == 'report': print(f'report written to {run_report(a.runs, a.figures)}')
         elif a.command == 'predict':
             from livertumor.evaluate import predict_images

@@ -16,10 +16,11 @@ from .data import IMAGE_SUFFIXES, make_tf_dataset
 from .models import get_backbone
 
 # %% auto #0
-__all__ = ['MAX_GAP', 'MAX_CI_WIDTH', 'predict_split', 'accuracy', 'classification_metrics', 'bootstrap_ci',
-           'aggregate_predictions', 'predictions_frame', 'evaluate_predictions', 'plot_learning_curves',
-           'plot_confusion', 'review_flags', 'interval_overlaps', 'ensemble_runs', 'collect_runs', 'results_table',
-           'markdown_table', 'write_results', 'save_for_inference', 'load_for_inference', 'predict_images']
+__all__ = ['MAX_GAP', 'MAX_CI_WIDTH', 'FIGURES', 'predict_split', 'accuracy', 'classification_metrics', 'bootstrap_ci',
+           'aggregate_predictions', 'predictions_frame', 'evaluate_predictions', 'figure_caption', 'add_caption',
+           'plot_learning_curves', 'plot_confusion', 'plot_roc', 'sample_grid', 'review_flags', 'interval_overlaps',
+           'ensemble_runs', 'collect_runs', 'sort_runs', 'results_table', 'markdown_table', 'write_results',
+           'run_figures', 'save_for_inference', 'load_for_inference', 'predict_images']
 
 # %% ../nbs/09_evaluate.ipynb #1d145741
 def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -130,12 +131,63 @@ def evaluate_predictions(preds:pd.DataFrame, # from `predictions_frame`, one or 
                                          balanced_accuracy_ci=bootstrap_ci(y, p, cases, bal, n_boot=n_boot, seed=seed))
     return out
 
+# %% ../nbs/09_evaluate.ipynb #c4f1a001
+def _known(v) -> bool:
+    "Whether a metrics field holds a value: not None, nor the NaN pandas gives a field an older run lacks."
+    return v is not None and not (isinstance(v, float) and np.isnan(v))
+
+def _commit(git) -> str:
+    "A run's short commit, marked '+dirty' if its checkout had uncommitted changes."
+    if not isinstance(git, dict) or not git.get('commit'): return 'unknown'
+    return git['commit'][:7] + ('+dirty' if git.get('dirty') else '')
+
+def _stale(git, head) -> bool:
+    "Whether a run's commit is known and differs from `head` (full or short hashes)."
+    c = git.get('commit') if isinstance(git, dict) else None
+    if not (head and c) or 'unknown' in (head, c): return False
+    return not (c.startswith(head) or head.startswith(c))
+
+def _is_synthetic(meta:dict) -> bool:
+    return (_known(meta.get('synthetic_data')) and bool(meta['synthetic_data'])) or meta.get('data_source') == 'synthetic'
+
+def _data_label(meta:dict) -> str:
+    "SYNTHETIC data, TCGA data, or the dataset folder's name."
+    if _is_synthetic(meta): return 'SYNTHETIC data'
+    src, path = (meta.get(k) if _known(meta.get(k)) else None for k in ('data_source', 'data_path'))
+    if any(s in f'{src} {path}'.upper() for s in ('TCGA', 'GDC')): return 'TCGA data'
+    return 'data: ' + (Path(str(path)).name if path else str(src or 'unknown'))
+
+def figure_caption(meta:dict|list, # a run's metrics.json, or a list of them
+                   head:str|None=None, # the checkout's commit: a run made at another one is marked ' (stale)'
+                  ) -> str:
+    "One line under a figure: data, weights used (origin), recipe, preset, seed and commit; for several runs, each field's distinct values."
+    def val(m, k):
+        v = m.get(k)
+        if not _known(v): return 'unknown'
+        return str(int(v) if isinstance(v, float) and v.is_integer() else v)
+    commit = lambda git: _commit(git) + (' (stale)' if _stale(git, head) else '')
+    rows = [(_data_label(m), f"{val(m, 'weights_used')} ({val(m, 'weights_origin')})", val(m, 'recipe'), val(m, 'preset'),
+             val(m, 'seed'), commit(m.get('git'))) for m in (meta if isinstance(meta, (list, tuple)) else [meta])]
+    names = ('', 'weights: ', 'recipe: ', 'preset: ', 'seed: ', 'commit: ')
+    return ' · '.join(n + ', '.join(dict.fromkeys(col)) for n, col in zip(names, zip(*rows)))
+
+def add_caption(fig, caption:str):
+    "`fig` with `caption` in small grey type along its bottom edge, wrapped to the figure's width, the axes laid out above it."
+    import textwrap
+    if not caption: return fig
+    text = textwrap.fill(caption, width=max(40, int(fig.get_figwidth() * 17)))      # about 17 characters an inch at 7 pt
+    fig.text(0.5, 0.01, text, ha='center', va='bottom', fontsize=7, color='dimgray')
+    fig.tight_layout(rect=(0, (0.13 * (text.count('\n') + 1) + 0.08) / fig.get_figheight(), 1, 1))
+    return fig
+
 # %% ../nbs/09_evaluate.ipynb #c18f9469
 def _title(model_name, weights_used, synthetic):
     return f"{model_name} · weights: {weights_used}" + (" · SYNTHETIC data" if synthetic else "")
 
 def plot_learning_curves(history:pd.DataFrame, # from `fit_two_phase`
-                         model_name:str, weights_used:str, synthetic:bool):
+                         model_name:str, weights_used:str, synthetic:bool,
+                         caption:str='', # from `figure_caption`
+                        ):
     "Loss and accuracy per epoch for train and validation, the phase change marked."
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -149,19 +201,69 @@ def plot_learning_curves(history:pd.DataFrame, # from `fit_two_phase`
     axs[1].set_ylim(0, 1.02); axs[1].axhline(REQUIRED_ACCURACY, color='red', lw=0.8, label='required 96%')
     axs[1].legend(fontsize=8, loc='lower right')
     fig.suptitle('Learning curves: ' + _title(model_name, weights_used, synthetic)); fig.tight_layout()
-    return fig
+    return add_caption(fig, caption)
 
-def plot_confusion(y_true, probs, model_name:str, weights_used:str, synthetic:bool, split:str='test'):
-    "Confusion matrix of the most probable class against the true one."
+def plot_confusion(y_true, probs, model_name:str, weights_used:str, synthetic:bool, split:str='test',
+                   caption:str='', # from `figure_caption`
+                  ):
+    "Confusion matrix of the most probable class against the true one: counts, and normalised by true class."
     import matplotlib.pyplot as plt
     from sklearn.metrics import ConfusionMatrixDisplay
-    fig, ax = plt.subplots(figsize=(5.6, 4.8))
-    ConfusionMatrixDisplay.from_predictions(y_true, np.asarray(probs).argmax(1), labels=range(len(CLASSES)),
-        display_labels=[CLASS_TITLES[c].replace(' ', '\n', 1) for c in CLASSES], ax=ax, colorbar=False, cmap='Blues')
-    ax.tick_params(axis='x', labelsize=8)
-    ax.set_title(f'{split} set, accuracy {accuracy(y_true, probs):.1%}\n' + _title(model_name, weights_used, synthetic), fontsize=9)
+    fig, axs = plt.subplots(1, 2, figsize=(10, 4.8))
+    for ax, norm in zip(axs, (None, 'true')):
+        ConfusionMatrixDisplay.from_predictions(y_true, np.asarray(probs).argmax(1), labels=range(len(CLASSES)), normalize=norm,
+            display_labels=[CLASS_TITLES[c].replace(' ', '\n', 1) for c in CLASSES], ax=ax, colorbar=False, cmap='Blues',
+            values_format='.0%' if norm else 'd', im_kw=dict(vmin=0, vmax=1) if norm else None)
+        ax.tick_params(axis='x', labelsize=8); ax.tick_params(axis='y', labelsize=8)
+        ax.set_title('share of each true class (row sums 100%)' if norm else 'images', fontsize=9)
+    fig.suptitle(f'Confusion matrix, {split} set, accuracy {accuracy(y_true, probs):.1%}\n' + _title(model_name, weights_used, synthetic),
+                 fontsize=10)
     fig.tight_layout()
-    return fig
+    return add_caption(fig, caption)
+
+# %% ../nbs/09_evaluate.ipynb #c4f1a008
+def plot_roc(preds:pd.DataFrame, # from `predictions_frame`: label, split and a p_<class> column per class
+             title:str, # what the figure shows, e.g. model and weights
+             split:str='test',
+             caption:str='', # from `figure_caption`
+            ):
+    "One-vs-rest ROC curve of each class on `split` (scikit-learn's `RocCurveDisplay`), AUC in the legend, and the chance diagonal."
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import RocCurveDisplay
+    d = preds[preds.split == split]
+    if d.empty: raise DataError(f"no '{split}' predictions to draw ROC curves from (splits: {', '.join(map(str, preds.split.unique()))}).")
+    fig, ax = plt.subplots(figsize=(6, 5.6))
+    for c in CLASSES:
+        if 0 < (d.label == c).sum() < len(d):                 # a curve needs examples of the class and of the others
+            RocCurveDisplay.from_predictions(d.label == c, d[f'p_{c}'], name=CLASS_TITLES[c], ax=ax)
+    ax.plot([0, 1], [0, 1], 'k--', lw=1, label='chance (AUC = 0.5)')
+    ax.set(xlabel='false-positive rate (others taken for the class)', ylabel='true-positive rate (class caught)')
+    ax.legend(fontsize=8, loc='lower right'); ax.grid(alpha=0.3)
+    ax.set_title(f'ROC, each class against the rest, {split} set ({len(d)} examples)\n{title}', fontsize=9)
+    fig.tight_layout()
+    return add_caption(fig, caption)
+
+# %% ../nbs/09_evaluate.ipynb #c4f1a012
+def sample_grid(splits:pd.DataFrame, # a run's splits.csv: path, label, case_id, split
+                per_class:int=3, # images per class
+                seed:int=0,
+                caption:str='', # from `figure_caption`
+               ):
+    "`per_class` training images per class drawn at random, one row per class, each titled with its case id and split."
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    check_whole('per_class', per_class, 1)
+    train = splits[(splits.split == 'train') & splits.path.map(lambda p: Path(p).is_file())]
+    fig, axs = plt.subplots(len(CLASSES), per_class, figsize=(2.2 * per_class + 0.4, 2.3 * len(CLASSES)), squeeze=False)
+    for row, c in zip(axs, CLASSES):
+        for ax in row: ax.set_axis_off()
+        d = train[train.label == c]
+        for ax, r in zip(row, d.sample(min(per_class, len(d)), random_state=seed).itertuples()):
+            im = Image.open(r.path).convert('RGB'); im.thumbnail((256, 256))
+            ax.imshow(im); ax.set_title(f'{r.case_id} · {r.split}', fontsize=7)
+        row[0].text(-0.08, 0.5, CLASS_TITLES[c], transform=row[0].transAxes, rotation=90, ha='right', va='center', fontsize=9)
+    fig.suptitle(f'Training images, {per_class} per class', fontsize=10); fig.tight_layout()
+    return add_caption(fig, caption)
 
 # %% ../nbs/09_evaluate.ipynb #5a937171
 MAX_GAP = 0.10       # a train–test gap larger than this is flagged
@@ -235,7 +337,7 @@ def ensemble_runs(run_dirs:list, # finished runs, each with predictions.csv and 
 # %% ../nbs/09_evaluate.ipynb #1724f53c
 def collect_runs(runs_dir:str|Path, # folder of run folders
                 ) -> pd.DataFrame:
-    "One row per finished run (a sub-folder with metrics.json), sorted by model."
+    "One row per finished run (a sub-folder with metrics.json), and per failed one (`<name>.failed.json`, accuracies NaN)."
     rows = []
     for f in sorted(Path(runs_dir).glob('*/metrics.json')):
         try: m = json.loads(f.read_text())
@@ -243,32 +345,47 @@ def collect_runs(runs_dir:str|Path, # folder of run folders
         missing = {'model', 'train_accuracy', 'test_accuracy', 'weights_used'} - set(m)
         if missing: raise DataError(f"run file {f} lacks {', '.join(sorted(missing))}.")
         rows.append({**m, 'run_dir': str(f.parent)})
+    for f in sorted(Path(runs_dir).glob('*.failed.json')):     # `livertumor study` records a model whose notebook failed
+        name = f.name[:-len('.failed.json')]
+        if (f.parent/name/'metrics.json').is_file(): continue   # it has finished since
+        try: m = json.loads(f.read_text())
+        except json.JSONDecodeError as e: raise DataError(f"run file {f} is not valid JSON: {e}.") from None
+        p = m.get('parameters') or {}
+        rows.append(dict(model=m.get('model', name), kind='deep', weights_used=p.get('weights', 'unknown'), preset=p.get('preset'),
+                         data_source=p.get('data'), seed=p.get('seed'), train_accuracy=np.nan, test_accuracy=np.nan,
+                         failed=m.get('error') or 'unknown error', git=m.get('git'), seconds=m.get('seconds'), run_dir=str(f.parent/name)))
     return pd.DataFrame(rows)
 
-def _commit(git) -> str:
-    "A run's short commit, marked '+dirty' if its checkout had uncommitted changes."
-    if not isinstance(git, dict) or not git.get('commit'): return 'unknown'
-    return git['commit'][:7] + ('+dirty' if git.get('dirty') else '')
+def sort_runs(runs:pd.DataFrame) -> pd.DataFrame:
+    "`runs` in the table's order: deep models, then the ensemble, then classical baselines, each by model and weights."
+    if runs.empty: return runs
+    kind = runs['kind'].fillna('deep') if 'kind' in runs else pd.Series('deep', index=runs.index)
+    k = kind.map({'deep': 0, 'ensemble': 1, 'classical': 2}).fillna(3)
+    return runs.assign(_k=k).sort_values(['_k', 'model', 'weights_used'], kind='stable').drop(columns='_k')
 
 def _row_flags(r:dict) -> str:
     "`review_flags` of one run's metrics, fields an older run lacks left out."
+    if isinstance(r.get('failed'), str): return f"FAILED: {r['failed']}"
     ci, n, leak = r.get('test_accuracy_ci'), r.get('n_cases'), r.get('case_leak_check')
     return '; '.join(review_flags(r['train_accuracy'], r['test_accuracy'], tuple(ci) if isinstance(ci, (list, tuple)) else None,
                                   n.get('test') if isinstance(n, dict) else None, leak if isinstance(leak, str) else None))
 
-def results_table(runs:pd.DataFrame) -> pd.DataFrame:
-    "The seed's table (Model, Train/Test/Required Accuracy) plus weights and their source, recipe, data, test size, the test interval by case, balanced accuracy, macro AUC, epochs, training and run time, and commit."
+def results_table(runs:pd.DataFrame, # from `collect_runs`
+                  head:str|None=None, # the checkout's commit: a run made at another one is marked ' (stale)'
+                 ) -> pd.DataFrame:
+    "The seed's table (Model, Train/Test/Required Accuracy) plus weights and their source, recipe, data, test size, the test interval by case, balanced accuracy, macro AUC, epochs, training and run time, and commit (stale ones marked)."
     cols = ['Model', 'Kind', 'Weights', 'Weights source', 'Recipe', 'Data', 'Preset', 'Test images', 'Test cases', 'Train Accuracy',
             'Test Accuracy', 'Test 95% CI (by case)', 'Balanced accuracy', 'Macro AUC', 'Flags', 'Required Accuracy', 'Meets target',
             'Epochs', 'Train minutes', 'Minutes', 'Commit']
     if runs.empty: return pd.DataFrame(columns=cols)
-    pct = lambda v: f'{100 * v:.2f}%'
+    runs = sort_runs(runs).reset_index(drop=True)
+    pct = lambda v: 'failed' if pd.isna(v) else f'{100 * v:.2f}%'
     known = lambda f: (lambda v: 'n/a' if v is None or (np.isscalar(v) and pd.isna(v)) else f(v))
     def get(key, default='unknown'):
         if key not in runs: return pd.Series([default] * len(runs), index=runs.index)
         return runs[key] if default is None else runs[key].fillna(default)
     t = pd.DataFrame({'Model': runs.model, 'Kind': get('kind', 'deep'), 'Weights': runs.weights_used, 'Weights source': get('weights_origin'),
-                      'Recipe': get('recipe'), 'Data': get('data_source'), 'Preset': get('preset'), 'Test images': get('n_test', None),
+                      'Recipe': get('recipe'), 'Data': get('data_source'), 'Preset': get('preset'), 'Test images': get('n_test', None).map(known(int)),
                       'Test cases': get('n_cases', None).map(known(lambda n: n['test'])),
                       'Train Accuracy': runs.train_accuracy.map(pct), 'Test Accuracy': runs.test_accuracy.map(pct),
                       'Test 95% CI (by case)': get('test_accuracy_ci', None).map(known(lambda c: f'{pct(c[0])} to {pct(c[1])}')),
@@ -277,10 +394,9 @@ def results_table(runs:pd.DataFrame) -> pd.DataFrame:
                       'Flags': [_row_flags(r) for r in runs.to_dict('records')],
                       'Required Accuracy': pct(REQUIRED_ACCURACY),
                       'Meets target': np.where(runs.test_accuracy >= REQUIRED_ACCURACY, 'yes', 'no'),
-                      'Epochs': get('epochs_trained', None), 'Train minutes': (get('train_seconds', np.nan).astype(float) / 60).round(1),
-                      'Minutes': (get('seconds', np.nan).astype(float) / 60).round(1), 'Commit': get('git', None).map(_commit)})
-    kind_order = t.Kind.map({'deep': 0, 'ensemble': 1, 'classical': 2}).fillna(3)
-    return t.assign(_k=kind_order)[cols + ['_k']].sort_values(['_k', 'Model', 'Weights']).drop(columns='_k').reset_index(drop=True)
+                      'Epochs': get('epochs_trained', None).map(known(int)), 'Train minutes': get('train_seconds', None).map(known(lambda v: round(v / 60, 1))),
+                      'Minutes': get('seconds', None).map(known(lambda v: round(v / 60, 1))), 'Commit': get('git', None).map(lambda g: _commit(g) + (' (stale)' if _stale(g, head) else ''))})
+    return t[cols]
 
 def markdown_table(df:pd.DataFrame) -> str:
     "A GitHub-flavoured Markdown table of `df`."
@@ -296,6 +412,35 @@ def write_results(table:pd.DataFrame, out_dir:str|Path, name:str='results') -> t
     csv = write_text_atomic(out_dir/f'{name}.csv', table.to_csv(index=False))
     md = write_text_atomic(out_dir/f'{name}.md', markdown_table(table))
     return csv, md
+
+# %% ../nbs/09_evaluate.ipynb #c4f1a017
+FIGURES = ('learning_curves', 'confusion', 'roc', 'gradcam') # a run's figures in the report, in this order
+
+def run_figures(run_dir:str|Path, # a finished run folder
+                out_dir:str|Path, # the report's figures folder
+                split:str='test',
+                head:str|None=None, # the checkout's commit, for `figure_caption`
+               ) -> list[Path]:
+    "Copy a run's learning-curve and Grad-CAM PNGs and draw its confusion matrices and ROC curves from predictions.csv, as `<out_dir>/<run>_<figure>.png`."
+    import shutil
+    import matplotlib.pyplot as plt
+    run_dir, out_dir = Path(run_dir), Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    meta = json.loads((run_dir/'metrics.json').read_text())
+    name, title, synthetic = run_dir.name, _title(meta['model'], meta['weights_used'], _is_synthetic(meta)), _is_synthetic(meta)
+    out = {}
+    for f, saved in (('learning_curves', 'learning_curves.png'), ('gradcam', 'gradcam.png')):
+        if (run_dir/saved).is_file(): out[f] = Path(shutil.copyfile(run_dir/saved, out_dir/f'{name}_{f}.png'))
+    if (run_dir/'predictions.csv').is_file():
+        preds = pd.read_csv(run_dir/'predictions.csv', dtype={'case_id': str, 'image_id': str})
+        d = preds[preds.split == split]
+        if len(d):
+            y = np.array([CLASSES.index(l) for l in d.label])
+            figs = dict(confusion=plot_confusion(y, d[[f'p_{c}' for c in CLASSES]].values, meta['model'], meta['weights_used'],
+                                                 synthetic, split, caption=figure_caption(meta, head)),
+                        roc=plot_roc(preds, title, split, caption=figure_caption(meta, head)))
+            for f, fig in figs.items():
+                fig.savefig(out_dir/f'{name}_{f}.png', dpi=110); plt.close(fig); out[f] = out_dir/f'{name}_{f}.png'
+    return [out[f] for f in FIGURES if f in out]
 
 # %% ../nbs/09_evaluate.ipynb #832bc231
 def save_for_inference(model, run_dir:str|Path, info:dict) -> Path:

@@ -20,8 +20,8 @@ from .core import CLASSES, CLASS_TITLES, DataError, bad_param, check_whole, data
 # %% auto #0
 __all__ = ['FIELD_UM', 'NUCLEI', 'DRAWERS', 'GENERATOR', 'MIN_SIZE', 'SYNTHETIC_DEFAULTS', 'smooth_noise', 'Tissue',
            'stamp_nuclei', 'nuclear_morphology', 'draw_normal_liver', 'draw_hcc', 'draw_cholangiocarcinoma',
-           'case_appearance', 'render_tissue', 'make_synthetic_dataset', 'ensure_synthetic', 'colour_features',
-           'colour_check', 'morphology_check']
+           'case_appearance', 'render_tissue', 'make_synthetic_dataset', 'ensure_synthetic', 'pick_difficulty',
+           'colour_features', 'colour_check', 'morphology_check']
 
 # %% ../nbs/01_synthetic.ipynb #f11ca1d3
 FIELD_UM = 428.0  # the field every image shows: 856 px at 0.5 µm per pixel
@@ -348,6 +348,16 @@ def ensure_synthetic(root:str|Path|None=None, # dataset folder; default data/syn
         if all(have.get(k) == v for k, v in want.items()) and have.get('generator') == GENERATOR: return root
     make_synthetic_dataset(root, overwrite=True, workers=workers, **want)
     return root
+
+# %% ../nbs/01_synthetic.ipynb #f0ee1591
+def pick_difficulty(results:pd.DataFrame, # benchmarks/results/difficulty.csv: difficulty, model, weights_used, test_accuracy, ci_high
+                    min_accuracy:float=0.6) -> float|None:
+    "The smallest difficulty whose best pre-trained model is below 100% with its interval's upper end below 100% too, and at least `min_accuracy`; None if none is."
+    pre = results[results.weights_used.isin(['imagenet'])]
+    for d, g in pre.groupby('difficulty'):
+        best = g.loc[g.test_accuracy.idxmax()]
+        if best.test_accuracy < 1 and best.ci_high < 1 and best.test_accuracy >= min_accuracy: return float(d)
+    return None
 
 # %% ../nbs/01_synthetic.ipynb #5d84b28c
 def _read_manifest(root):

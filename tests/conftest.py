@@ -7,6 +7,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: long end-to-end checks (minutes each), run by `bash tests/run_all.sh --slow`')
+
 @pytest.fixture(scope='session')
 def root(): return ROOT
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install everything into .venv and run every test: library/notebook sync check, nbdev_test, pytest.
-# Usage (from anywhere): bash tests/run_all.sh
+# Usage (from anywhere): bash tests/run_all.sh [--slow]
+#   --slow also runs the long end-to-end checks (pytest -m slow): about 20 minutes more on 2 CPU cores
 set -euo pipefail
+slow=0; [ "${1:-}" = "--slow" ] && slow=1
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=2 PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -26,4 +28,4 @@ echo "== nbdev_test"
 nbdev_test --n_workers 2
 
 echo "== pytest tests/"
-pytest tests/ -v -rs --durations=15
+if [ $slow = 1 ]; then pytest tests/ -v -rs --durations=15; else pytest tests/ -v -rs --durations=15 -m "not slow"; fi

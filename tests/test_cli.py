@@ -15,6 +15,7 @@ def test_study_smoke_then_report_and_predict(tmp_path):
     r = run('livertumor', 'study', '--models', 'EfficientNetLite0,VGG16', '--preset', 'smoke', '--scratch-baseline', '--baselines',
             '--runs', runs, '--figures', figures)
     assert r.returncode == 0, r.stderr[-3000:]
+    r0 = r
     m = {d: json.loads((runs/d/'metrics.json').read_text()) for d in ('EfficientNetLite0', 'EfficientNetLite0-scratch', 'VGG16')}
     assert [m[d]['model'] for d in m] == ['EfficientNetLite0', 'EfficientNetLite0', 'VGG16']
     assert (m['EfficientNetLite0']['recipe'], m['EfficientNetLite0-scratch']['recipe']) == ('transfer', 'from_scratch')
@@ -49,6 +50,23 @@ def test_study_smoke_then_report_and_predict(tmp_path):
     assert list(t.columns[:2]) == ['Model', 'Kind'] and {'Train Accuracy', 'Test Accuracy', 'Required Accuracy', 'Weights'} <= set(t.columns)
     assert t['Required Accuracy'].tolist() == ['96.00%'] * 3
     assert (figures/'results.md').read_text().startswith('| Model |') and (figures/'accuracy.png').stat().st_size > 0
+    # a second study with the same parameters skips the finished run when the checkout is committed (and reruns it otherwise)
+    from livertumor.core import git_commit
+    r = run('livertumor', 'study', '--models', 'EfficientNetLite0', '--preset', 'smoke', '--runs', runs, '--figures', figures)
+    assert r.returncode == 0, r.stderr[-3000:]
+    clean = not git_commit()['dirty']
+    assert ('[1/1] EfficientNetLite0: finished at this commit with the same parameters, skipped' in r.stdout) == clean, r.stdout
+    assert ('[1/1] EfficientNetLite0: running' in r.stdout) == (not clean), r.stdout
+    # progress lines, figures of every run, and a failed model as a row of its own
+    assert '[1/2] EfficientNetLite0: running' in r0.stdout and '[2/2] VGG16: done in' in r0.stdout and 'study: ' in r0.stdout
+    for f in ('samples', 'EfficientNetLite0_roc', 'EfficientNetLite0_gradcam', 'VGG16_learning_curves', 'Ensemble_confusion', 'SVM-hog_roc'):
+        assert (figures/f'{f}.png').stat().st_size > 0, f
+    (runs/'ResNet50.failed.json').write_text(json.dumps(dict(model='ResNet50', error='ValueError: broken on purpose',
+                                                             parameters=dict(weights='auto', preset='smoke', data='synthetic', seed=42))))
+    r = run('livertumor', 'report', '--runs', runs, '--figures', figures)
+    assert r.returncode == 0, r.stderr[-3000:]
+    t = pd.read_csv(figures/'results.csv').set_index('Model')
+    assert t.loc['ResNet50', 'Test Accuracy'] == 'failed' and t.loc['ResNet50', 'Flags'] == 'FAILED: ValueError: broken on purpose'
     r = run('livertumor', 'predict', runs/'VGG16', 'data/synthetic/normal_liver')
     assert r.returncode == 0, r.stderr[-2000:]
     p = pd.read_csv(__import__('io').StringIO(r.stdout))

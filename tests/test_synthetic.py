@@ -9,6 +9,9 @@ from livertumor.synthetic import ensure_synthetic, colour_check, morphology_chec
 def default_set(): return ensure_synthetic()                       # the embedded default, data/synthetic
 
 @pytest.fixture(scope='module')
+def easy_set(tmp_path_factory): return ensure_synthetic(tmp_path_factory.mktemp('easy')/'s', difficulty=0.3)   # the morphology check's setting
+
+@pytest.fixture(scope='module')
 def hard_set(tmp_path_factory): return ensure_synthetic(tmp_path_factory.mktemp('hard')/'s', difficulty=1.0)
 
 def test_colour_is_not_the_label(default_set):
@@ -17,8 +20,9 @@ def test_colour_is_not_the_label(default_set):
     # the bound is 0.55; 0.05 margin for the noise of 42 cases
     assert c['histogram_accuracy'] <= 0.60 and c['mean_std_accuracy'] <= 0.60, c
 
-def test_morphology_is_and_difficulty_hides_it(default_set, hard_set):
-    easy, hard = morphology_check(default_set, folds=1), morphology_check(hard_set, folds=1)  # the first case-grouped fold
+@pytest.mark.slow
+def test_morphology_is_and_difficulty_hides_it(easy_set, hard_set):
+    easy, hard = morphology_check(easy_set, folds=1), morphology_check(hard_set, folds=1)  # the first case-grouped fold
     print(easy, hard)
     # The target is 0.85, asserted as is: the notebook measures 1.0 on this fold (0.96 over three), a margin
     # of 0.15 above the target. At difficulty 1.0 the notebook measures about 0.42 (0.31 on this fold),

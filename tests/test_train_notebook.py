@@ -11,7 +11,7 @@ def test_papermill_resnet50_smoke(root, tmp_path):
     "The issue's command: the model parameter reaches the run and the run writes its files."
     out_dir = tmp_path/'runs'/'ResNet50'
     r = run('papermill', 'nbs/train.ipynb', tmp_path/'out.ipynb', '-p', 'model', 'ResNet50', '-p', 'preset', 'smoke',
-            '-p', 'out_dir', out_dir)
+            '-p', 'epochs_scratch', 1, '-p', 'epochs_head', 1, '-p', 'out_dir', out_dir)     # one epoch whichever recipe it gets
     assert r.returncode == 0, r.stderr[-3000:]
     m = _metrics(out_dir)
     assert m['model'] == 'ResNet50' and m['config']['model'] == 'ResNet50'
@@ -46,7 +46,8 @@ def test_papermill_resnet50_smoke(root, tmp_path):
 def test_papermill_stdout_form(root, tmp_path):
     "`papermill nbs/train.ipynb -p model X` with no output path prints the notebook and still writes the run."
     out_dir = tmp_path/'DenseNet121'
-    r = run('papermill', 'nbs/train.ipynb', '-p', 'model', 'DenseNet121', '-p', 'preset', 'smoke', '-p', 'out_dir', out_dir)
+    r = run('papermill', 'nbs/train.ipynb', '-p', 'model', 'DenseNet121', '-p', 'preset', 'smoke', '-p', 'epochs_head', 1,
+            '-p', 'epochs_fine', 0, '-p', 'out_dir', out_dir)
     assert r.returncode == 0, r.stderr[-3000:]
     assert nbformat.reads(r.stdout, as_version=4).cells          # stdout is the executed notebook
     m = _metrics(out_dir)
