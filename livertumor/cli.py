@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--per-class', type=int, default=70, help='images per class (default 70)')
     s.add_argument('--size', type=int, default=856, help='image side in pixels; the field is always 428 µm (default 856)')
     s.add_argument('--seed', type=int, default=0, help='master seed (default 0)')
-    s.add_argument('--difficulty', type=float, default=0.3, help='0 to 1: how much the classes overlap (default 0.3)')
+    s.add_argument('--difficulty', type=float, default=0.9, help='0 to 1: how much the classes overlap (default 0.9, the embedded set\'s)')
     s.add_argument('--images-per-case', type=int, default=5, help='images per synthetic patient (default 5)')
     s.add_argument('--overwrite', action='store_true', help='replace an existing synthetic set in --out')
     s.add_argument('--workers', type=int, default=None, help='processes (default: all cores, at most 8)')

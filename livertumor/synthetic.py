@@ -251,7 +251,7 @@ def _hematoxylin_haze(H, tissue, target_cv):
 def render_tissue(label:str, # one of `CLASSES`
                   size:int=856, # image side in pixels (the field is always 428 µm)
                   seed:int=0, # the image's own seed
-                  difficulty:float=0.3, # 0: textbook classes; 1: averaged nuclei, mixed regions, fewer tell-tale structures
+                  difficulty:float=0.9, # 0: textbook classes; 1: averaged nuclei, mixed regions, fewer tell-tale structures
                   appearance:dict|None=None, # from `case_appearance`; default: drawn from `seed`
                  ) -> np.ndarray:
     "One synthetic H&E image of class `label`, uint8 RGB, size×size."
@@ -299,7 +299,7 @@ def make_synthetic_dataset(out:str|Path, # dataset folder to create
                            per_class:int=70, # images per class
                            size:int=856, # image side in pixels
                            seed:int=0, # master seed
-                           difficulty:float=0.3, # 0 to 1: how much the classes overlap
+                           difficulty:float=0.9, # 0 to 1: how much the classes overlap
                            images_per_case:int=5, # images per synthetic patient
                            overwrite:bool=False, # replace an existing synthetic set
                            workers:int|None=None, # processes; default: all cores, at most 8
@@ -334,7 +334,7 @@ def make_synthetic_dataset(out:str|Path, # dataset folder to create
     return manifest
 
 # %% ../nbs/01_synthetic.ipynb #a8c6fc0f
-SYNTHETIC_DEFAULTS = dict(per_class=70, size=856, seed=0, difficulty=0.3, images_per_case=5)
+SYNTHETIC_DEFAULTS = dict(per_class=70, size=856, seed=0, difficulty=0.9, images_per_case=5)
 
 def ensure_synthetic(root:str|Path|None=None, # dataset folder; default data/synthetic
                      **params, # overrides of `SYNTHETIC_DEFAULTS`, and `workers`
