@@ -95,6 +95,7 @@ def run_classical(splits:str|Path, # a deep run's splits.csv: the same patients 
         preds = predictions_frame(split[ev_rows], search.predict_proba(X[ev_rows]))
         ev = evaluate_predictions(preds, seed=seed)
         test, train = ev['test']['image'], ev['train']['image']
+        seconds = round(time.perf_counter() - t + feature_seconds, 1)   # its features, search and fit
         run = Path(out)/f'{name}-{features}'
         run.mkdir(parents=True, exist_ok=True)
         preds.to_csv(run/'predictions.csv', index=False)
@@ -107,7 +108,7 @@ def run_classical(splits:str|Path, # a deep run's splits.csv: the same patients 
             train_accuracy=train['accuracy'], test_accuracy=test['accuracy'], test_accuracy_ci=test['accuracy_ci'],
             test_balanced_accuracy=test['balanced_accuracy'], test_balanced_accuracy_ci=test['balanced_accuracy_ci'],
             test_macro_auc=test['macro_auc'], evaluation=ev,
-            train_seconds=round(time.perf_counter() - t + feature_seconds, 1), seconds=round(time.perf_counter() - t + feature_seconds, 1),
+            train_seconds=seconds, seconds=seconds,
             **provenance()))
         written.append(run)
     return written

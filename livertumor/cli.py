@@ -12,8 +12,8 @@ from .core import LiverTumorError, ConfigError, PRESETS, bad_param, nbs_dir, pro
 from .gdc import GDC_API
 
 # %% auto #0
-__all__ = ['STUDY_IMAGE_SIZE', 'train_parameters', 'run_train', 'finished_run', 'run_report', 'write_readme', 'build_parser',
-           'main']
+__all__ = ['STUDY_IMAGE_SIZE', 'train_parameters', 'run_train', 'execute_train', 'finished_run', 'run_report', 'write_readme',
+           'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #5b7f3859
 STUDY_IMAGE_SIZE = 224   # the study's common input side at preset full: InceptionV3 (299) and EfficientNetB7 (600) run at it on CPUs
@@ -42,15 +42,19 @@ def run_train(model:str, # backbone name
               **params, # further train.ipynb parameters
              ) -> Path:
     "Execute train.ipynb for `model` with papermill; return the run folder."
+    execute_train(train_parameters(model, preset, data, weights, seed, runs, name, **params))
+    return (Path(runs) if runs else runs_dir())/(name or model)
+
+def execute_train(parameters:dict, # from `train_parameters`
+                 ) -> Path:
+    "Execute train.ipynb with `parameters`, saving the executed notebook next to the run folder as <name>.ipynb; return the run folder."
     import papermill as pm
     from livertumor.models import get_backbone
-    get_backbone(model)
-    runs = Path(runs) if runs else runs_dir(); runs.mkdir(parents=True, exist_ok=True)
-    name = name or model
-    pm.execute_notebook(str(_notebook('train.ipynb')), str(runs/f'{name}.ipynb'), cwd=str(project_root()),
-                        parameters=train_parameters(model, preset, data, weights, seed, runs, name, **params),
-                        log_output=True, progress_bar=False)
-    return runs/name
+    get_backbone(parameters['model'])
+    out = Path(parameters['out_dir']); out.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(_notebook('train.ipynb')), str(out.parent/f'{out.name}.ipynb'), cwd=str(project_root()),
+                        parameters=parameters, log_output=True, progress_bar=False)
+    return out
 
 def finished_run(run_dir:str|Path, # a run folder; its executed notebook is next to it as <name>.ipynb
                  parameters:dict, # from `train_parameters`
@@ -243,7 +247,7 @@ def _study(a) -> int:
         done = ', '.join(f'{k} {v / 60:.1f} min' for k, v in took.items())
         print(f'{tag}: running, preset {a.preset}' + (f'; so far {done}' if done else ''), flush=True)
         t0 = time.perf_counter(); (runs/f'{name}.failed.json').unlink(missing_ok=True)
-        try: out = run_train(**{k: v for k, v in p.items() if k != 'out_dir'}, runs=runs, name=name)
+        try: execute_train(p); out = runs/name
         except Exception as e:
             err = _one_line(e); failed.append(name)
             write_json_atomic(runs/f'{name}.failed.json', dict(model=model, name=name, error=err, parameters=p,

@@ -136,16 +136,20 @@ def _known(v) -> bool:
     "Whether a metrics field holds a value: not None, nor the NaN pandas gives a field an older run lacks."
     return v is not None and not (isinstance(v, float) and np.isnan(v))
 
-def _commit(git) -> str:
-    "A run's short commit, marked '+dirty' if its checkout had uncommitted changes."
+def _commit(git, head:str|None=None) -> str:
+    "A run's short commit, marked '+dirty' if its checkout had uncommitted changes, and ' (stale)' if it is not `head`."
     if not isinstance(git, dict) or not git.get('commit'): return 'unknown'
-    return git['commit'][:7] + ('+dirty' if git.get('dirty') else '')
+    return git['commit'][:7] + ('+dirty' if git.get('dirty') else '') + (' (stale)' if _stale(git, head) else '')
 
 def _stale(git, head) -> bool:
     "Whether a run's commit is known and differs from `head` (full or short hashes)."
     c = git.get('commit') if isinstance(git, dict) else None
     if not (head and c) or 'unknown' in (head, c): return False
     return not (c.startswith(head) or head.startswith(c))
+
+def _read_predictions(path) -> pd.DataFrame:
+    "A run's predictions.csv, case and image ids read as text."
+    return pd.read_csv(path, dtype={'case_id': str, 'image_id': str})
 
 def _is_synthetic(meta:dict) -> bool:
     return (_known(meta.get('synthetic_data')) and bool(meta['synthetic_data'])) or meta.get('data_source') == 'synthetic'
@@ -165,9 +169,8 @@ def figure_caption(meta:dict|list, # a run's metrics.json, or a list of them
         v = m.get(k)
         if not _known(v): return 'unknown'
         return str(int(v) if isinstance(v, float) and v.is_integer() else v)
-    commit = lambda git: _commit(git) + (' (stale)' if _stale(git, head) else '')
     rows = [(_data_label(m), f"{val(m, 'weights_used')} ({val(m, 'weights_origin')})", val(m, 'recipe'), val(m, 'preset'),
-             val(m, 'seed'), commit(m.get('git'))) for m in (meta if isinstance(meta, (list, tuple)) else [meta])]
+             val(m, 'seed'), _commit(m.get('git'), head)) for m in (meta if isinstance(meta, (list, tuple)) else [meta])]
     names = ('', 'weights: ', 'recipe: ', 'preset: ', 'seed: ', 'commit: ')
     return ' · '.join(n + ', '.join(dict.fromkeys(col)) for n, col in zip(names, zip(*rows)))
 
@@ -309,7 +312,7 @@ def ensemble_runs(run_dirs:list, # finished runs, each with predictions.csv and 
     for r in map(Path, run_dirs):
         f = r/'predictions.csv'
         if not f.is_file(): raise DataError(f'run {r} has no predictions.csv (made before predictions were saved?): run it again.')
-        preds.append(pd.read_csv(f, dtype={'case_id': str, 'image_id': str}).query("split in ['train', 'test']"))
+        preds.append(_read_predictions(f).query("split in ['train', 'test']"))
         metas.append(json.loads((r/'metrics.json').read_text()))
     key = lambda p: p[p.split == 'test'][['path', 'case_id']].sort_values('path').reset_index(drop=True)
     for r, p in zip(run_dirs[1:], preds[1:]):
@@ -380,7 +383,7 @@ def results_table(runs:pd.DataFrame, # from `collect_runs`
     if runs.empty: return pd.DataFrame(columns=cols)
     runs = sort_runs(runs).reset_index(drop=True)
     pct = lambda v: 'failed' if pd.isna(v) else f'{100 * v:.2f}%'
-    known = lambda f: (lambda v: 'n/a' if v is None or (np.isscalar(v) and pd.isna(v)) else f(v))
+    known = lambda f: (lambda v: f(v) if _known(v) else 'n/a')
     def get(key, default='unknown'):
         if key not in runs: return pd.Series([default] * len(runs), index=runs.index)
         return runs[key] if default is None else runs[key].fillna(default)
@@ -395,7 +398,7 @@ def results_table(runs:pd.DataFrame, # from `collect_runs`
                       'Required Accuracy': pct(REQUIRED_ACCURACY),
                       'Meets target': np.where(runs.test_accuracy >= REQUIRED_ACCURACY, 'yes', 'no'),
                       'Epochs': get('epochs_trained', None).map(known(int)), 'Train minutes': get('train_seconds', None).map(known(lambda v: round(v / 60, 1))),
-                      'Minutes': get('seconds', None).map(known(lambda v: round(v / 60, 1))), 'Commit': get('git', None).map(lambda g: _commit(g) + (' (stale)' if _stale(g, head) else ''))})
+                      'Minutes': get('seconds', None).map(known(lambda v: round(v / 60, 1))), 'Commit': get('git', None).map(lambda g: _commit(g, head))})
     return t[cols]
 
 def markdown_table(df:pd.DataFrame) -> str:
@@ -421,23 +424,24 @@ def run_figures(run_dir:str|Path, # a finished run folder
                 split:str='test',
                 head:str|None=None, # the checkout's commit, for `figure_caption`
                ) -> list[Path]:
-    "Copy a run's learning-curve and Grad-CAM PNGs and draw its confusion matrices and ROC curves from predictions.csv, as `<out_dir>/<run>_<figure>.png`."
+    "Copy the learning-curve, confusion and Grad-CAM PNGs a run saved, draw what it lacks (confusion, ROC) from predictions.csv, as `<out_dir>/<run>_<figure>.png`."
     import shutil
     import matplotlib.pyplot as plt
     run_dir, out_dir = Path(run_dir), Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     meta = json.loads((run_dir/'metrics.json').read_text())
     name, title, synthetic = run_dir.name, _title(meta['model'], meta['weights_used'], _is_synthetic(meta)), _is_synthetic(meta)
     out = {}
-    for f, saved in (('learning_curves', 'learning_curves.png'), ('gradcam', 'gradcam.png')):
+    for f, saved in (('learning_curves', 'learning_curves.png'), ('confusion', 'confusion_matrix.png'), ('gradcam', 'gradcam.png')):
         if (run_dir/saved).is_file(): out[f] = Path(shutil.copyfile(run_dir/saved, out_dir/f'{name}_{f}.png'))
     if (run_dir/'predictions.csv').is_file():
-        preds = pd.read_csv(run_dir/'predictions.csv', dtype={'case_id': str, 'image_id': str})
+        preds = _read_predictions(run_dir/'predictions.csv')
         d = preds[preds.split == split]
         if len(d):
             y = np.array([CLASSES.index(l) for l in d.label])
-            figs = dict(confusion=plot_confusion(y, d[[f'p_{c}' for c in CLASSES]].values, meta['model'], meta['weights_used'],
-                                                 synthetic, split, caption=figure_caption(meta, head)),
-                        roc=plot_roc(preds, title, split, caption=figure_caption(meta, head)))
+            figs = dict(roc=plot_roc(preds, title, split, caption=figure_caption(meta, head)))
+            if 'confusion' not in out:            # classical runs, the ensemble, runs made before train.ipynb drew both panels
+                figs['confusion'] = plot_confusion(y, d[[f'p_{c}' for c in CLASSES]].values, meta['model'], meta['weights_used'],
+                                                   synthetic, split, caption=figure_caption(meta, head))
             for f, fig in figs.items():
                 fig.savefig(out_dir/f'{name}_{f}.png', dpi=110); plt.close(fig); out[f] = out_dir/f'{name}_{f}.png'
     return [out[f] for f in FIGURES if f in out]
