@@ -5,7 +5,7 @@ second a DenseNet121 training step consumes, on this machine; and the pipeline's
 
 The pipeline is measured first, alone in the process, so the peak memory printed for it excludes the model: once decoding
 every epoch, once with decoded images cached in memory (after a warm-up epoch that fills the cache).
-Prints one line per number and a final JSON line.
+Prints one line per number and a JSON line, and appends the numbers with the CPU and commit to benchmarks/results/pipeline.csv.
 """
 import argparse, json, os, sys, time
 from pathlib import Path
@@ -56,9 +56,17 @@ def main():
     print(f'pipeline / fastest training step: {cached / step:.1f}x cached, {determ / step:.1f}x cached and deterministic, '
           f'{decode / step:.1f}x decoding every epoch '
           f'(target >= 5x); peak memory {pipe_mb:.0f} MB (target < 2048 MB)')
-    print(json.dumps(dict(pipeline_decode_images_per_s=round(decode, 1), pipeline_cached_images_per_s=round(cached, 1), pipeline_deterministic_images_per_s=round(determ, 1),
+    print(line := json.dumps(dict(pipeline_decode_images_per_s=round(decode, 1), pipeline_cached_images_per_s=round(cached, 1), pipeline_deterministic_images_per_s=round(determ, 1),
                           train_head_images_per_s=round(head, 2), train_fine_images_per_s=round(fine, 2),
                           ratio_cached=round(cached / step, 1), ratio_deterministic=round(determ / step, 1), ratio_decode=round(decode / step, 1),
                           pipeline_peak_rss_mb=round(pipe_mb))))
+    import pandas as pd
+    from livertumor.core import git_commit, write_text_atomic
+    from livertumor.train import cpu_info
+    row = dict(json.loads(line), data=a.data, images=len(df), image_size=size, batch=a.batch, precision=choose_precision('auto'),
+               **cpu_info(), commit=git_commit()['commit'][:10], dirty=git_commit()['dirty'], measured=time.strftime('%Y-%m-%d'))
+    out = Path(__file__).parent/'results'/'pipeline.csv'
+    table = pd.concat([pd.read_csv(out), pd.DataFrame([row])], ignore_index=True) if out.is_file() else pd.DataFrame([row])
+    write_text_atomic(out, table.to_csv(index=False)); print(f'appended to {out}')
 
 if __name__ == '__main__': main()

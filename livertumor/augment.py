@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 from skimage.color import rgb_from_hed
 
-from .core import bad_param
+from .core import check_param
+from .preprocess import from_optical_density, optical_density
 
 # %% auto #0
 __all__ = ['HEDJitter', 'make_augmenter']
@@ -24,9 +25,9 @@ class HEDJitter:
         n = tf.shape(x)[0]
         alpha = keras.random.uniform((n, 1, 1, 3), 1 - self.sigma, 1 + self.sigma, seed=self.seed)
         beta = keras.random.uniform((n, 1, 1, 3), -self.sigma, self.sigma, seed=self.seed)
-        od = -tf.math.log((tf.cast(x, tf.float32) + 1.0) / 256.0)
+        od = optical_density(tf.cast(x, tf.float32), tf.math.log)
         hed = tf.einsum('bhwc,cd->bhwd', od, self.Minv) * alpha + beta
-        return tf.clip_by_value(256.0 * tf.exp(-tf.einsum('bhwc,cd->bhwd', hed, self.M)) - 1.0, 0.0, 255.0)
+        return tf.clip_by_value(from_optical_density(tf.einsum('bhwc,cd->bhwd', hed, self.M), tf.exp), 0.0, 255.0)
 
 # %% ../nbs/06_augment.ipynb #91178ad5
 def make_augmenter(strength:float=1.0, # 0: off; 1: the defaults above; scales every range
@@ -36,9 +37,7 @@ def make_augmenter(strength:float=1.0, # 0: off; 1: the defaults above; scales e
                   ):
     "A callable that augments a batch of [0, 255] RGB images, or None when `strength` is 0."
     import keras, keras_cv, tensorflow as tf
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 2:
-        raise bad_param('augment', strength, 'a strength from 0 (off) to 2')
-    if strength == 0: return None
+    if check_param('augment', strength) == 0: return None
     L, s = keras_cv.layers, float(strength)     # offsets from 1: keras-cv takes seed 0 for "no seed"
     layers = [L.RandomFlip('horizontal_and_vertical', seed=seed + 1),
               L.RandomRotation(min(0.5, 0.5 * s), fill_mode='reflect', seed=seed + 2),

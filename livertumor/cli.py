@@ -101,25 +101,26 @@ def _cell_markdown(cell) -> list:
 
 def write_readme(nb_path:str|Path|None=None, # default nbs/index.ipynb
                  out:str|Path|None=None, # default README.md at the project root
-                 execute:bool=True, # run the notebook first and store its outputs
                 ) -> Path:
-    "Render the index notebook to README.md without Quarto."
-    from execnb.nbio import read_nb, write_nb
+    "Execute the index notebook in memory and render it to README.md without Quarto; the notebook itself is not written."
+    from execnb.nbio import read_nb
     from execnb.shell import CaptureShell
-    from nbdev.clean import clean_nb
     nb_path = Path(nb_path) if nb_path else _notebook('index.ipynb')
     out = Path(out) if out else project_root()/'README.md'
     nb = read_nb(nb_path)
-    if execute:
-        CaptureShell(nb_path.parent).run_all(nb, exc_stop=True)
-        clean_nb(nb, allowed_cell_metadata_keys=['tags'])
-        write_nb(nb, nb_path)
+    CaptureShell(nb_path.parent).run_all(nb, exc_stop=True)      # outputs live in this copy only: the source stays clean
     parts = [p for c in nb.cells if not (c.cell_type == 'raw') for p in _cell_markdown(c)]
     from livertumor.core import write_text_atomic
     return write_text_atomic(out, '<!-- generated from nbs/index.ipynb by `livertumor readme`: edit that notebook -->\n\n'
                              + '\n\n'.join(p.strip('\n') for p in parts) + '\n')
 
 # %% ../nbs/12_cli.ipynb #2d7158b6
+def _class_kind(s:str) -> tuple:
+    "A --slides-for value CLASS=KIND as (class, kind)."
+    c, eq, k = s.partition('=')
+    if not eq: raise argparse.ArgumentTypeError(f"{s!r} is not CLASS=KIND, e.g. normal_liver=tissue")
+    return c, k
+
 def build_parser() -> argparse.ArgumentParser:
     "The argument parser of the `livertumor` command."
     p = argparse.ArgumentParser(prog='livertumor', description='Transfer learning study for liver tumour classification '
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--runs', default=None, help='folder of run folders (default runs/)')
     s.add_argument('--figures', default=None, help='folder for the report (default figures/)')
     s.add_argument('--force', action='store_true', help='rerun models that already finished with the same parameters at this commit')
+    s.add_argument('--case-pattern', default='', help='for a --data folder without manifest.csv: a regex on file names whose group (or match) is the patient, e.g. "^(TCGA-..-....)"')
     s.add_argument('--scratch-baseline', action='store_true',
                    help='also train each pre-trained model from scratch (weights none) on the same split and for the same training time, into runs/<model>-scratch')
     s.add_argument('--baselines', action='store_true',
@@ -163,21 +165,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser('readme', help='rebuild README.md from nbs/index.ipynb')
 
     g = sub.add_parser('gdc', help='query and download TCGA slides from the NCI GDC').add_subparsers(dest='gdc_command', metavar='STEP', required=True)
+    def slide_kinds(s):
+        s.add_argument('--slides', default='tissue', choices=['tissue', 'diagnostic'],
+                       help='frozen tissue slides for every class (default; the one preparation all three classes have), or FFPE diagnostic slides (tumours only)')
+        s.add_argument('--slides-for', action='append', type=_class_kind, default=[], metavar='CLASS=KIND',
+                       help='override --slides for one class, e.g. normal_liver=tissue (repeatable); a preparation that differs between classes is a confound, warned about and recorded')
     s = g.add_parser('build', help='query, download and cut the TCGA dataset into OUT/regions in one go (resumable)')
     s.add_argument('--out', required=True, help='folder for slides.csv, slides/ and regions/')
-    s.add_argument('--per-class', type=int, default=70, help='cases per class (default 70)')
-    s.add_argument('--slides', default='diagnostic', choices=['diagnostic', 'tissue'])
-    s.add_argument('--per-slide', type=int, default=1, help='regions per slide (default 1)')
+    s.add_argument('--images-per-class', type=int, default=70, help='regions per class, spread evenly over its cases (default 70)')
+    s.add_argument('--max-cases', type=int, default=None, help='at most N cases per class (default: all that exist)')
+    slide_kinds(s)
     s.add_argument('--size', type=int, default=856); s.add_argument('--um-per-px', type=float, default=0.5)
-    s.add_argument('--seed', type=int, default=0); s.add_argument('--allow-fewer', action='store_true')
+    s.add_argument('--seed', type=int, default=0)
     s.add_argument('--overwrite', action='store_true', help='replace OUT/regions if it exists')
     s.add_argument('--api-url', default=GDC_API, help=f'GDC API base URL (default {GDC_API})')
-    s = g.add_parser('query', help='write a manifest of open-access TCGA liver slides, N cases per class')
+    s = g.add_parser('query', help='write a manifest of open-access TCGA liver slides, every case (or N) per class')
     s.add_argument('--out', required=True, help='manifest CSV to write')
-    s.add_argument('--per-class', type=int, default=70, help='cases per class (default 70)')
-    s.add_argument('--slides', default='diagnostic', choices=['diagnostic', 'tissue'], help='FFPE diagnostic (default) or frozen tissue slides')
+    s.add_argument('--max-cases', type=int, default=None, help='at most N cases per class, drawn by --seed (default: all that exist)')
+    slide_kinds(s)
     s.add_argument('--slides-per-case', type=int, default=1, help='at most this many slides per case (default 1)')
-    s.add_argument('--allow-fewer', action='store_true', help='take all cases of a class that has fewer than --per-class')
     s.add_argument('--seed', type=int, default=0)
     s.add_argument('--api-url', default=GDC_API, help=f'GDC API base URL (default {GDC_API})')
     s = g.add_parser('download', help='download and md5-verify the slides of a manifest (resumes)')
@@ -189,7 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('slides_dir', help='folder of slides'); s.add_argument('--manifest', required=True, help='slide manifest (file_name, label, case_id)')
     s.add_argument('--out', required=True, help='dataset folder to write')
     s.add_argument('--size', type=int, default=856, help='region side in pixels (default 856)')
-    s.add_argument('--per-slide', type=int, default=4, help='regions per slide (default 4)')
+    n = s.add_mutually_exclusive_group()
+    n.add_argument('--per-slide', type=int, default=4, help='regions per slide (default 4)')
+    n.add_argument('--images-per-class', type=int, default=None, help='instead: regions per class, spread evenly over its cases and slides')
     s.add_argument('--um-per-px', type=float, default=0.5, help='resolution in µm per pixel (default 0.5, about 20×)')
     s.add_argument('--min-tissue', type=float, default=0.5, help='least tissue fraction of a region (default 0.5)')
     s.add_argument('--seed', type=int, default=0); s.add_argument('--overwrite', action='store_true')
@@ -226,12 +234,12 @@ def _one_line(e:BaseException) -> str:
 def _study(a) -> int:
     "Run the study; the exit status is 1 when a model failed (its error is in runs/<name>.failed.json and the table)."
     from livertumor.core import git_commit, write_json_atomic
-    from livertumor.data import resolve_data
+    from livertumor.data import load_dataset, resolve_data
     from livertumor.models import BACKBONES, get_backbone
     models = list(BACKBONES) if a.models.strip() == 'all' else [m.strip() for m in a.models.split(',') if m.strip()]
     if not models: raise bad_param('--models', a.models, "'all' or a comma-separated list of backbone names")
     for m in models: get_backbone(m)   # every name and the data checked before the first run starts
-    resolve_data(a.data)
+    load_dataset(resolve_data(a.data), a.case_pattern)   # a bad folder or pattern stops the study before the first run
     if a.image_size is not None and a.image_size < 0: raise bad_param('--image-size', a.image_size, 'a side in pixels, or 0 for each backbone\'s own')
     size = STUDY_IMAGE_SIZE if a.image_size is None and a.preset == 'full' else (a.image_size or None)
     runs = Path(a.runs) if a.runs else runs_dir(); t_study, took, failed = time.perf_counter(), {}, []
@@ -240,7 +248,8 @@ def _study(a) -> int:
         "One train.ipynb run: skipped when already finished, timed, and on failure recorded and reported, not raised."
         tag = f'[{i}/{len(models)}] {name}'
         weights = params.pop('weights', a.weights)
-        p = train_parameters(model, a.preset, a.data, weights, a.seed, runs, name, **({'image_size': size} if size else {}), **params)
+        extra = {**({'image_size': size} if size else {}), **({'case_pattern': a.case_pattern} if a.case_pattern else {})}
+        p = train_parameters(model, a.preset, a.data, weights, a.seed, runs, name, **extra, **params)
         if not a.force and finished_run(runs/name, p):
             print(f'{tag}: finished at this commit with the same parameters, skipped (--force reruns it)', flush=True)
             return runs/name
@@ -287,21 +296,23 @@ def _prepare(a):
     "The data-preparation commands: gdc, regions, tiles, dicom."
     if a.command == 'gdc' and a.gdc_command == 'query':
         from livertumor.gdc import query_manifest
-        m = query_manifest(a.out, a.per_class, a.slides, a.api_url, a.slides_per_case, a.seed, a.allow_fewer)
+        m = query_manifest(a.out, a.max_cases, a.slides, a.api_url, a.slides_per_case, a.seed, dict(a.slides_for))
         print(f'wrote {len(m)} slides of {m.case_id.nunique()} cases to {a.out}: ' + ', '.join(f'{k} {v}' for k, v in m.label.value_counts().sort_index().items()))
     elif a.command == 'gdc' and a.gdc_command == 'build':
         from livertumor.slides import build_tcga_dataset
-        m = build_tcga_dataset(a.out, a.per_class, a.slides, a.api_url, a.per_slide, a.size, a.um_per_px, a.seed, a.allow_fewer, a.overwrite)
+        m = build_tcga_dataset(a.out, a.images_per_class, a.max_cases, a.slides, dict(a.slides_for), a.api_url, a.size, a.um_per_px,
+                               a.seed, a.overwrite)
         print(f"wrote {len(m)} regions of {m.case_id.nunique()} cases to {Path(a.out)/'regions'}")
     elif a.command == 'gdc':
         from livertumor.gdc import download_manifest
         print(f'{len(download_manifest(a.manifest, a.out, a.api_url))} slides verified in {a.out}')
     elif a.command == 'regions':
         from livertumor.slides import extract_regions
-        m = extract_regions(a.slides_dir, a.manifest, a.out, a.size, a.per_slide, a.um_per_px, a.min_tissue, a.seed, a.overwrite)
+        m = extract_regions(a.slides_dir, a.manifest, a.out, a.size, a.per_slide, a.um_per_px, a.min_tissue, a.seed, a.overwrite,
+                            a.images_per_class)
         print(f'wrote {len(m)} regions from {m.slide.nunique()} slides to {a.out}')
     elif a.command == 'tiles':
-        from livertumor.preprocess import tile_dataset
+        from livertumor.data import tile_dataset
         m = tile_dataset(a.dataset, a.out, a.tile_size, a.max_background, a.stain, a.target, a.drop_flagged, a.overwrite)
         print(f'wrote {len(m)} tiles of {m.image_id.nunique()} images to {a.out}')
     elif a.command == 'dicom':

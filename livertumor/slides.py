@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .core import CLASSES, DataError, bad_param, check_whole, staged_folder, write_json_atomic
+from .core import CLASSES, DataError, bad_param, check_whole, read_table, staged_folder, write_json_atomic
+from .gdc import patients_in_two_classes, preparation_confound
 
 # %% auto #0
-__all__ = ['open_slide', 'slide_mpp', 'tissue_mask', 'find_regions', 'read_region', 'extract_regions', 'build_tcga_dataset']
+__all__ = ['REGION_COLUMNS', 'open_slide', 'slide_mpp', 'tissue_mask', 'find_regions', 'read_region', 'even_take',
+           'extract_regions', 'build_tcga_dataset']
 
 # %% ../nbs/03_slides.ipynb #d4d4a9b9
 def open_slide(path:str|Path): # an .svs (or other OpenSlide format) file
@@ -54,7 +56,7 @@ def tissue_mask(slide, # an open slide
 # %% ../nbs/03_slides.ipynb #00495fea
 def find_regions(slide, size:int=856, um_per_px:float=0.5, per_slide:int=4, min_tissue:float=0.5, seed:int=0,
                  path='slide') -> pd.DataFrame:
-    "Up to `per_slide` non-overlapping tissue regions: base-level x, y, side, and tissue fraction."
+    "Up to `per_slide` non-overlapping tissue regions in the order drawn: base-level x, y, side, and tissue fraction."
     mpp = slide_mpp(slide, path)
     if um_per_px < mpp * 0.95:
         raise DataError(f"{path} is scanned at {mpp:.3f} µm per pixel (about {10 / mpp:.0f}×); "
@@ -73,7 +75,7 @@ def find_regions(slide, size:int=856, um_per_px:float=0.5, per_slide:int=4, min_
     for i in np.random.default_rng(seed).permutation(len(rows)):
         if all(abs(rows[i]['x'] - c['x']) >= side or abs(rows[i]['y'] - c['y']) >= side for c in chosen): chosen.append(rows[i])
         if len(chosen) == per_slide: break
-    return pd.DataFrame(chosen).sort_values(['y', 'x']).reset_index(drop=True)
+    return pd.DataFrame(chosen)
 
 # %% ../nbs/03_slides.ipynb #c42a46fb
 def read_region(slide, x:int, y:int, side:int, # base-level square
@@ -90,58 +92,94 @@ def read_region(slide, x:int, y:int, side:int, # base-level square
     rgb = Image.alpha_composite(white, rgba).convert('RGB')
     return np.asarray(rgb if rgb.size == (size, size) else rgb.resize((size, size), Image.LANCZOS))
 
+# %% ../nbs/03_slides.ipynb #b9584759
+def even_take(regions:pd.DataFrame, # one class's regions: case_id, slide, and k (the region's rank on its slide)
+              n:int) -> pd.DataFrame:
+    "`n` of `regions` taken in turns: every case gives its i-th region (its slides alternating) before any case its (i+1)-th."
+    turn = regions.sort_values(['k', 'slide']).groupby('case_id').cumcount()
+    return regions.assign(turn=turn).sort_values(['turn', 'case_id'], kind='stable').head(n).drop(columns='turn')
+
 # %% ../nbs/03_slides.ipynb #4881e667
+REGION_COLUMNS = ['path', 'label', 'case_id', 'source', 'slide', 'x', 'y', 'side', 'um_per_px', 'tissue', 'preparation']
+
 def extract_regions(slides_dir:str|Path, # folder holding the manifest's slides
-                    manifest:str|Path, # CSV with file_name, label, case_id (from `livertumor gdc query`)
+                    manifest:str|Path, # CSV with file_name, label, case_id, optionally preparation (from `livertumor gdc query`)
                     out:str|Path, # dataset folder to write
                     size:int=856, # region side in pixels
-                    per_slide:int=4, # regions per slide
+                    per_slide:int=4, # regions per slide, when `images_per_class` is None
                     um_per_px:float=0.5, # resolution of the regions
                     min_tissue:float=0.5, # least tissue fraction of a region
-                    seed:int=0, overwrite:bool=False) -> pd.DataFrame:
+                    seed:int=0, overwrite:bool=False,
+                    images_per_class:int|None=None, # regions per class, spread evenly over its cases; replaces `per_slide`
+                   ) -> pd.DataFrame:
     "Cut tissue regions from every slide in `manifest` into `<out>/<class>/*.png` with a manifest."
     check_whole('size', size, 64); check_whole('per_slide', per_slide, 1); check_whole('seed', seed, 0)
+    if images_per_class is not None: check_whole('images_per_class', images_per_class, 1)
     if not 0 < min_tissue <= 1: raise bad_param('min_tissue', min_tissue, 'a fraction in (0, 1]')
-    if not Path(manifest).is_file(): raise DataError(f"manifest {manifest} does not exist.")
-    slides = pd.read_csv(manifest)
-    if missing := [c for c in ('file_name', 'label', 'case_id') if c not in slides.columns]:
-        raise DataError(f"manifest {manifest} lacks the column(s) {', '.join(missing)}.")
+    slides = read_table(manifest, ('file_name', 'label', 'case_id'))
     if bad := sorted(set(slides.label) - set(CLASSES)): raise DataError(f"manifest {manifest} has unknown label(s) {bad}.")
-    rows, skipped = [], []
+    slides['preparation'] = slides.get('preparation', pd.Series('', index=slides.index)).fillna('')
+    rows, skipped, found = [], [], []
+    def skip(name, e): print(f'WARNING: skipped {name}: {e}'); skipped.append(dict(file_name=name, reason=str(e)))
     with staged_folder(out, overwrite, what='region dataset') as tmp:
-        for s in slides.itertuples():
+        for s in slides.itertuples():                              # where the regions are, from thumbnails: no pixels read yet
             path = Path(slides_dir)/s.file_name
+            try: r = find_regions(open_slide(path), size, um_per_px, images_per_class or per_slide, min_tissue, seed, path.name)
+            except DataError as e: skip(s.file_name, e); continue
+            found.append(r.assign(k=range(len(r)), slide=s.file_name, label=s.label, case_id=s.case_id, preparation=s.preparation))
+        regions = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=['k', 'slide', 'label', 'case_id'])
+        if images_per_class and len(regions): regions = pd.concat([even_take(g, images_per_class) for _, g in regions.groupby('label')])
+        for name, g in regions.groupby('slide', sort=False):
+            path = Path(slides_dir)/name
             try:                                                   # a slide counts only if all its regions were read
                 slide = open_slide(path)
-                regions = find_regions(slide, size, um_per_px, per_slide, min_tissue, seed, path.name)
-                images = [read_region(slide, r.x, r.y, r.side, size, path.name) for r in regions.itertuples()]
-            except DataError as e:
-                print(f'WARNING: skipped {path.name}: {e}'); skipped.append(dict(file_name=s.file_name, reason=str(e))); continue
-            (tmp/s.label).mkdir(exist_ok=True)
-            for k, (r, img) in enumerate(zip(regions.itertuples(), images)):
-                rel = f'{s.label}/{s.case_id}_{Path(s.file_name).stem}_{k}.png'
+                images = [read_region(slide, r.x, r.y, r.side, size, path.name) for r in g.itertuples()]
+            except DataError as e: skip(name, e); continue
+            (tmp/g.label.iloc[0]).mkdir(exist_ok=True)
+            for r, img in zip(g.itertuples(), images):
+                rel = f'{r.label}/{r.case_id}_{Path(name).stem}_{r.k}.png'
                 Image.fromarray(img).save(tmp/rel)
-                rows.append(dict(path=rel, label=s.label, case_id=s.case_id, source='slide', slide=s.file_name,
-                                 x=r.x, y=r.y, side=r.side, um_per_px=um_per_px, tissue=r.tissue))
-        m = pd.DataFrame(rows, columns=['path', 'label', 'case_id', 'source', 'slide', 'x', 'y', 'side', 'um_per_px', 'tissue'])
+                rows.append(dict(path=rel, label=r.label, case_id=r.case_id, source='slide', slide=name, x=r.x, y=r.y,
+                                 side=r.side, um_per_px=um_per_px, tissue=r.tissue, preparation=r.preparation))
+        m = pd.DataFrame(rows, columns=REGION_COLUMNS)
         if empty := [c for c in sorted(set(slides.label)) if not (m.label == c).any()]:
             raise DataError(f"no usable region for class(es) {', '.join(empty)} in {slides_dir}: see the warnings above.")
+        classes = {c: dict(cases=g.case_id.nunique(), slides=g.slide.nunique(), images=len(g),
+                           regions_per_slide=[int(g.slide.value_counts().min()), int(g.slide.value_counts().max())])
+                   for c, g in m.groupby('label')}
+        for c, n in classes.items():
+            print(f"{c}: {n['cases']} cases, {n['slides']} slides, {n['regions_per_slide'][0]}-{n['regions_per_slide'][1]} regions per slide, {n['images']} images")
+            if images_per_class and n['images'] < images_per_class:
+                print(f"WARNING: {c} has {n['images']} images, fewer than images_per_class={images_per_class}: its {n['slides']} "
+                      f"slides of {n['cases']} cases hold no more {size}-pixel tissue regions (see any skipped slides above).")
+        preparation = {c: '/'.join(sorted(set(g) - {''})) or None for c, g in m.groupby('label').preparation}
+        confound = preparation_confound({c: p for c, p in preparation.items() if p})
+        if confound: print(f'WARNING: preparation confound: {confound}.')
+        two = patients_in_two_classes(m)
+        print(f'patients with regions in two classes (one group when splitting): {two}')
         m.to_csv(tmp/'manifest.csv', index=False)
         pd.DataFrame(skipped, columns=['file_name', 'reason']).to_csv(tmp/'skipped.csv', index=False)
         write_json_atomic(tmp/'regions.json', dict(slides_dir=str(slides_dir), manifest=str(manifest), size=size, per_slide=per_slide,
-                                                   um_per_px=um_per_px, min_tissue=min_tissue, seed=seed,
-                                                   slides=len(slides), skipped=len(skipped), regions=len(m)))
+                                                   images_per_class=images_per_class, um_per_px=um_per_px, min_tissue=min_tissue,
+                                                   seed=seed, slides=len(slides), skipped=len(skipped), regions=len(m), classes=classes,
+                                                   preparation=preparation, preparation_confound=confound,
+                                                   patients_in_two_classes=two))
     return m
 
 # %% ../nbs/03_slides.ipynb #69537276
 def build_tcga_dataset(out:str|Path, # folder for slides.csv, slides/ and regions/
-                       per_class:int=70, slides:str='diagnostic', api_url:str|None=None, per_slide:int=1,
-                       size:int=856, um_per_px:float=0.5, seed:int=0, allow_fewer:bool=False, overwrite:bool=False) -> pd.DataFrame:
+                       images_per_class:int=70, # regions per class, spread evenly over its cases
+                       max_cases:int|None=None, # at most this many cases per class; None: all
+                       slides:str='tissue', # slide kind of every class: 'tissue' (frozen) or 'diagnostic' (FFPE)
+                       slides_for:dict|None=None, # {class: kind} overriding `slides` for some classes (a named confound)
+                       api_url:str|None=None, size:int=856, um_per_px:float=0.5, seed:int=0, overwrite:bool=False) -> pd.DataFrame:
     "Query, download and cut the three-class TCGA dataset into `<out>/regions`; return its manifest."
     from livertumor.gdc import GDC_API, download_manifest, query_manifest
+    check_whole('images_per_class', images_per_class, 1)
     out, api_url = Path(out), api_url or GDC_API
     manifest = out/'slides.csv'
     if manifest.is_file(): print(f'reusing the slide manifest {manifest}; delete it to query the GDC again')
-    else: query_manifest(manifest, per_class, slides, api_url, seed=seed, allow_fewer=allow_fewer)
+    else: query_manifest(manifest, max_cases, slides, api_url, seed=seed, slides_for=slides_for)
     download_manifest(manifest, out/'slides', api_url)
-    return extract_regions(out/'slides', manifest, out/'regions', size, per_slide, um_per_px, seed=seed, overwrite=overwrite)
+    return extract_regions(out/'slides', manifest, out/'regions', size, um_per_px=um_per_px, seed=seed, overwrite=overwrite,
+                           images_per_class=images_per_class)

@@ -15,7 +15,7 @@ from PIL import Image
 from scipy import ndimage as ndi
 from skimage.color import combine_stains, rgb_from_hed
 
-from .core import CLASSES, CLASS_TITLES, DataError, bad_param, check_whole, data_dir, staged_folder, write_json_atomic
+from .core import CLASSES, CLASS_TITLES, DataError, bad_param, check_whole, data_dir, read_table, staged_folder, write_json_atomic
 
 # %% auto #0
 __all__ = ['FIELD_UM', 'NUCLEI', 'DRAWERS', 'GENERATOR', 'MIN_SIZE', 'SYNTHETIC_DEFAULTS', 'smooth_noise', 'Tissue',
@@ -362,8 +362,7 @@ def pick_difficulty(results:pd.DataFrame, # benchmarks/results/difficulty.csv: d
 # %% ../nbs/01_synthetic.ipynb #5d84b28c
 def _read_manifest(root):
     root = Path(root)
-    if not (root/'manifest.csv').is_file(): raise DataError(f"dataset {root} has no manifest.csv: is it a synthetic set?")
-    m = pd.read_csv(root/'manifest.csv')
+    m = read_table(root/'manifest.csv', ('path', 'label', 'case_id'))
     return m.assign(full=[str(root/p) for p in m.path], y=[CLASSES.index(l) for l in m.label])
 
 def colour_features(img:np.ndarray, bins:int=16) -> tuple[np.ndarray, np.ndarray]:

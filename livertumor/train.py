@@ -11,23 +11,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import (PRECISIONS, RECIPES, STRATEGIES, ConfigError, WeightsError, bad_param, batchnorm_layers,
-                             swap_into_place, write_json_atomic)
+from .core import ConfigError, WeightsError, bad_param, batchnorm_layers, check_param, write_json_atomic
 from .models import set_trainable
 
 # %% auto #0
 __all__ = ['SPEED_FLAGS', 'use_xla', 'cpu_has_bf16', 'cpu_info', 'choose_precision', 'choose_strategy', 'choose_recipe',
-           'fit_two_phase', 'fit_from_scratch', 'trained_seconds', 'recalibrate_batchnorm', 'staging_dir',
-           'publish_run', 'resume_dir', 'best_so_far']
+           'fit_two_phase', 'fit_from_scratch', 'trained_seconds', 'recalibrate_batchnorm', 'resume_dir', 'best_so_far']
 
 # %% ../nbs/08_train.ipynb #340040af
 def use_xla(jit_compile:str='auto', # 'auto', 'true' or 'false'
            ) -> bool:
     "Whether to compile with XLA: `auto` means only when a GPU is visible."
-    v = str(jit_compile).lower()
-    if v == 'true': return True
-    if v == 'false': return False
-    if v != 'auto': raise bad_param('jit_compile', jit_compile, "'auto', 'true' or 'false'")
+    v = check_param('jit_compile', str(jit_compile).lower())
+    if v != 'auto': return v == 'true'
     import tensorflow as tf
     return bool(tf.config.list_physical_devices('GPU'))
 
@@ -50,8 +46,7 @@ def cpu_info() -> dict:
 
 def choose_precision(precision:str='auto') -> str:
     "The Keras dtype policy name for `precision` ('auto' picks by hardware)."
-    if precision not in PRECISIONS: raise bad_param('precision', precision, f"one of {', '.join(PRECISIONS)}")
-    if precision != 'auto': return precision
+    if check_param('precision', precision) != 'auto': return precision
     import tensorflow as tf
     if tf.config.list_physical_devices('GPU'): return 'mixed_float16'
     return 'mixed_bfloat16' if cpu_has_bf16() else 'float32'
@@ -60,7 +55,7 @@ def choose_precision(precision:str='auto') -> str:
 def choose_strategy(strategy:str='auto'): # 'auto', 'mirrored' or 'default'
     "A `tf.distribute` strategy: mirrored over several GPUs (or on request), else the default one."
     import tensorflow as tf
-    if strategy not in STRATEGIES: raise bad_param('strategy', strategy, f"one of {', '.join(STRATEGIES)}")
+    check_param('strategy', strategy)
     gpus = tf.config.list_logical_devices('GPU')
     devices = gpus or tf.config.list_logical_devices('CPU')
     if strategy == 'mirrored' or (strategy == 'auto' and len(gpus) > 1):
@@ -72,8 +67,7 @@ def choose_recipe(recipe:str, # 'auto', 'transfer' or 'from_scratch'
                   weights_used:str, # what `load_backbone` reports: 'imagenet', 'file' or 'random'
                  ) -> str:
     "'transfer' or 'from_scratch'; `auto` trains from scratch exactly when the weights are random."
-    if recipe not in RECIPES: raise bad_param('recipe', recipe, f"one of {', '.join(RECIPES)}")
-    if recipe == 'from_scratch' and weights_used != 'random':
+    if check_param('recipe', recipe) == 'from_scratch' and weights_used != 'random':
         raise bad_param('recipe', recipe, f"'auto' or 'transfer' for a backbone with {weights_used} weights "
                         "(from scratch means random initialisation: weights='none')")
     if recipe != 'auto': return recipe
@@ -222,19 +216,6 @@ def recalibrate_batchnorm(model, # a classifier built with `from_scratch=True`, 
     finally:
         for bn, m in zip(bns, momenta): bn.momentum = m
     return n
-
-# %% ../nbs/08_train.ipynb #86e3c958
-def staging_dir(out_dir:str|Path) -> Path:
-    "A fresh, empty staging folder for a run that will end up in `out_dir`."
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir(): raise bad_param('out_dir', str(out_dir), 'a folder, not a file')
-    stage = out_dir.with_name(f'.{out_dir.name}.partial')
-    shutil.rmtree(stage, ignore_errors=True); stage.mkdir(parents=True)
-    return stage
-
-def publish_run(stage:str|Path, out_dir:str|Path) -> Path:
-    "Replace `out_dir` by the finished `stage` folder."
-    return swap_into_place(Path(stage), Path(out_dir))
 
 # %% ../nbs/08_train.ipynb #70200be5
 def resume_dir(cfg) -> tuple[Path, bool]:

@@ -72,3 +72,22 @@ def test_tile_dataset_is_scored_per_tile_image_and_case_in_folds(tmp_path):
     r = run('papermill', 'nbs/train.ipynb', tmp_path/'bad.ipynb', '-p', 'data', tmp_path/'t', '-p', 'preset', 'smoke',
             '-p', 'folds', '3', '-p', 'fold', '3', '-p', 'out_dir', tmp_path/'bad')
     assert r.returncode != 0 and 'fold=3' in r.stderr
+
+def test_a_fold_never_resumes_another_folds_state_and_image_grouping_is_recorded(tmp_path):
+    "A killed fold 0 leaves its resume state; fold 1 sent to the same folder must not train from it (before, it did)."
+    from livertumor.core import make_config
+    from livertumor.train import resume_dir
+    assert run('livertumor', 'synth', '--out', tmp_path/'s', '--per-class', '6', '--size', '128', '--images-per-case', '2').returncode == 0
+    (tmp_path/'s'/'manifest.csv').unlink()                              # a plain folder: grouping by image unless told otherwise
+    common = ['-p', 'data', tmp_path/'s', '-p', 'preset', 'smoke', '-p', 'epochs_head', '1', '-p', 'epochs_fine', '0', '-p', 'folds', '3']
+    resume_dir(make_config('smoke', data=str(tmp_path/'s'), out_dir=str(tmp_path/'run'), epochs_head=1, epochs_fine=0, folds=3, fold=0))
+    r = run('papermill', 'nbs/train.ipynb', tmp_path/'f1.ipynb', *common, '-p', 'fold', '1', '-p', 'out_dir', tmp_path/'run')
+    assert r.returncode != 0 and 'holds an interrupted run with other settings (fold)' in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path/'run').exists()
+    r = run('papermill', 'nbs/train.ipynb', tmp_path/'f2.ipynb', *common, '-p', 'fold', '2', '-p', 'out_dir', tmp_path/'run2')
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = pd.read_json(tmp_path/'run2'/'metrics.json', typ='series')
+    assert m['split_grouping'] == 'image' and m['data_warnings'][0].startswith('split_grouping: image')
+    assert m['config']['fold'] == 2 and m['split_source'] == 'fold 2 of 3'
+    assert run('livertumor', 'report', '--runs', tmp_path, '--figures', tmp_path/'fig').returncode == 0
+    assert 'split_grouping: image' in (tmp_path/'fig'/'results.md').read_text()

@@ -13,7 +13,7 @@ def slides(tmp_path_factory):
     "One real slide per case, fetched through `livertumor gdc` from the loopback server."
     d = tmp_path_factory.mktemp('gdc')
     with gdc_server() as server:
-        assert run('livertumor', 'gdc', 'query', '--out', d/'slides.csv', '--per-class', '2', '--api-url', server.url).returncode == 0
+        assert run('livertumor', 'gdc', 'query', '--out', d/'slides.csv', '--max-cases', '2', '--api-url', server.url).returncode == 0
         r = run('livertumor', 'gdc', 'download', d/'slides.csv', '--out', d/'slides', '--api-url', server.url)
         assert r.returncode == 0, r.stderr
     return d
@@ -23,7 +23,8 @@ def test_slides_to_regions_to_tiles(slides, tmp_path):
             '--size', '856', '--per-slide', '2')
     assert r.returncode == 0, r.stderr
     regions = pd.read_csv(tmp_path/'regions'/'manifest.csv')
-    assert len(regions) == 12 and set(regions.label) == set(CLASSES) and regions.case_id.nunique() == 6
+    assert len(regions) == 12 and set(regions.label) == set(CLASSES)
+    assert regions.case_id.nunique() == pd.read_csv(slides/'slides.csv').case_id.nunique()   # matched normals: a patient in two classes
     assert {'slide', 'x', 'y', 'um_per_px'} <= set(regions.columns)
     assert all(Image.open(tmp_path/'regions'/p).size == (856, 856) for p in regions.path)
     r = run('livertumor', 'tiles', tmp_path/'regions', '--out', tmp_path/'tiles', '--tile-size', '256',
@@ -118,11 +119,53 @@ def test_external_test_set_is_only_tested_on(slides, tmp_path):
 def test_gdc_build_in_one_command_and_resume(tmp_path):
     with gdc_server() as server:
         server.mode = 'drop_once'                                                      # the first download is cut off
-        r = run('livertumor', 'gdc', 'build', '--out', tmp_path/'tcga', '--per-class', '1', '--api-url', server.url)
+        r = run('livertumor', 'gdc', 'build', '--out', tmp_path/'tcga', '--images-per-class', '1', '--max-cases', '1', '--api-url', server.url)
         assert r.returncode == 0, r.stderr
         m = pd.read_csv(tmp_path/'tcga'/'regions'/'manifest.csv')
         assert len(m) == 3 and set(m.label) == set(CLASSES) and (m.source == 'slide').all()
         before = (tmp_path/'tcga'/'slides.csv').read_text()
-        r = run('livertumor', 'gdc', 'build', '--out', tmp_path/'tcga', '--per-class', '1', '--api-url', server.url)
+        r = run('livertumor', 'gdc', 'build', '--out', tmp_path/'tcga', '--images-per-class', '1', '--max-cases', '1', '--api-url', server.url)
         assert r.returncode == 2 and 'pass --overwrite' in r.stderr                   # the dataset is kept
         assert 'reusing the slide manifest' in r.stdout and (tmp_path/'tcga'/'slides.csv').read_text() == before
+
+def _distinct_files_match(root, m, expected):
+    "Every row's file exists, no two rows share a file, and row i holds exactly `expected[i]`."
+    assert m.path.nunique() == len(m), m.path[m.path.duplicated()].tolist()
+    for p, want in zip(m.path, expected):
+        assert (root/p).is_file(), p
+        assert np.array_equal(np.asarray(Image.open(root/p)), want), f'{p} does not hold its source'
+
+def test_dicom_series_with_the_same_file_name_all_kept(tmp_path):
+    "One patient, two series folders, each with an IM0001.dcm: both slices survive, each in its own file."
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from livertumor.dicom import dicom_dataset, dicom_to_image
+    src = tmp_path/'dcm'
+    for s in ('series1', 'series2'): (src/'hepatocellular_carcinoma'/'p1'/s).mkdir(parents=True)
+    shutil.copy(get_testdata_file('CT_small.dcm'), src/'hepatocellular_carcinoma'/'p1'/'series1'/'IM0001.dcm')
+    ds = pydicom.dcmread(get_testdata_file('CT_small.dcm'))                       # same patient, another series
+    ds.PixelData = np.ascontiguousarray(ds.pixel_array[::-1]).tobytes(); ds.SeriesInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(src/'hepatocellular_carcinoma'/'p1'/'series2'/'IM0001.dcm')
+    (src/'cholangiocarcinoma'/'p2').mkdir(parents=True)
+    shutil.copy(get_testdata_file('MR_small.dcm'), src/'cholangiocarcinoma'/'p2'/'IM0001.dcm')
+    m = dicom_dataset(src, tmp_path/'ds', size=128)
+    assert len(m) == 3 and m.case_id.tolist().count('1CT1') == 2
+    _distinct_files_match(tmp_path/'ds', m, [dicom_to_image(src/f, size=128)[0] for f in m.dicom])
+    assert len(load_dataset(tmp_path/'ds')) == 3
+
+def test_tiles_of_images_with_the_same_stem_all_kept(tmp_path):
+    "a.png and a.jpg in one case, and a.png in another case's subfolder: every tile is its own file."
+    from livertumor.data import tile_dataset
+    rng, d = np.random.default_rng(0), tmp_path/'src'
+    srcs = ['hepatocellular_carcinoma/c1/a.png', 'hepatocellular_carcinoma/c1/a.jpg', 'hepatocellular_carcinoma/c2/a.png']
+    for p in srcs:
+        (d/p).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 200, (64, 64, 3), dtype=np.uint8)).save(d/p)
+    pd.DataFrame(dict(path=srcs, label='hepatocellular_carcinoma', case_id=['c1', 'c1', 'c2'])).to_csv(d/'manifest.csv', index=False)
+    m = tile_dataset(d, tmp_path/'tiles', tile_size=32, max_background=1)
+    assert len(m) == 3 * 4
+    want = {np.asarray(Image.open(d/p).convert('RGB'))[y:y + 32, x:x + 32].tobytes() for p in srcs for y in (0, 32) for x in (0, 32)}
+    got = [np.asarray(Image.open(tmp_path/'tiles'/p)).tobytes() for p in m.path]
+    assert m.path.nunique() == len(m) and len(set(got)) == len(m) and set(got) == want
+    _distinct_files_match(tmp_path/'tiles', m, [np.asarray(Image.open(d/r.image_path).convert('RGB'))[r.y:r.y + 32, r.x:r.x + 32]
+                                                for r in m.itertuples()])                   # each tile from its own source

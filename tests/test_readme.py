@@ -2,7 +2,9 @@
 from livertumor.cli import write_readme
 
 def test_readme_matches_index_notebook(root, tmp_path):
-    fresh = write_readme(root/'nbs'/'index.ipynb', tmp_path/'README.md', execute=False).read_text()
+    before = (root/'nbs'/'index.ipynb').read_bytes()
+    fresh = write_readme(root/'nbs'/'index.ipynb', tmp_path/'README.md').read_text()
+    assert (root/'nbs'/'index.ipynb').read_bytes() == before, 'livertumor readme wrote into its source notebook'
     assert (root/'README.md').read_text() == fresh, 'README.md is stale: run `livertumor readme` and commit'
 
 def test_readme_has_the_two_commands(root):
