@@ -79,6 +79,7 @@ def run_classical(splits:str|Path, # a deep run's splits.csv: the same patients 
                   features:str='hog', names:list|None=None, # baselines to run (all by default)
                   size:int=128, seed:int=0,
                   data_source:str='unknown', preset:str='n/a', # recorded as the deep run's
+                  data_warnings:list|None=None, # the deep run's cautions about its data (image grouping, a confound), repeated here
                  ) -> list[Path]:
     "Fit each baseline on the split's training images and write metrics.json and predictions.csv as a deep run does."
     split = read_splits(splits)
@@ -102,7 +103,8 @@ def run_classical(splits:str|Path, # a deep run's splits.csv: the same patients 
         write_json_atomic(run/'metrics.json', dict(
             model=f'{name} ({features.upper() if features == "hog" else features} + PCA)', kind='classical', features=features,
             weights_used='none', weights_origin='no pre-training', recipe='classical', best_params=search.best_params_,
-            cv_balanced_accuracy=float(search.best_score_), data_source=data_source, preset=preset, seed=seed, image_size=size,
+            cv_balanced_accuracy=float(search.best_score_), data_source=data_source, data_warnings=list(data_warnings or []),
+            preset=preset, seed=seed, image_size=size,
             splits=str(splits), case_leak_check=leak, n_train=int(tr.sum()), n_test=int((split.split == 'test').sum()),
             n_cases={s: int(d.case_id.nunique()) for s, d in split.groupby('split')},
             train_accuracy=train['accuracy'], test_accuracy=test['accuracy'], test_accuracy_ci=test['accuracy_ci'],

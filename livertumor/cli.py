@@ -209,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--stain', choices=['macenko', 'reinhard'], default=None, help='normalise stain to --target first')
     s.add_argument('--target', default=None, help='stain target image')
     s.add_argument('--drop-flagged', action='store_true', help='also drop tiles flagged as blurred or pen-marked')
+    s.add_argument('--case-pattern', default='', help='for a dataset without manifest.csv: a regex on file names whose group (or match) is the patient')
     s.add_argument('--overwrite', action='store_true')
 
     s = sub.add_parser('dicom', help='convert CT/MRI DICOM files (<dir>/<class>/**/*.dcm) into a dataset')
@@ -282,7 +283,8 @@ def _study(a) -> int:
         from livertumor.classical import run_classical
         from livertumor.evaluate import ensemble_runs
         first = json.loads((trained[0]/'metrics.json').read_text())
-        for r in run_classical(shared, runs, data_source=first['data_source'], preset=a.preset, seed=a.seed):
+        for r in run_classical(shared, runs, data_source=first['data_source'], preset=a.preset, seed=a.seed,
+                               data_warnings=first.get('data_warnings')):
             print(f'{r.name}: {_summary(r)}')
         if len(trained) >= 2:
             e = ensemble_runs(trained, runs/'Ensemble', seed=a.seed)
@@ -313,7 +315,7 @@ def _prepare(a):
         print(f'wrote {len(m)} regions from {m.slide.nunique()} slides to {a.out}')
     elif a.command == 'tiles':
         from livertumor.data import tile_dataset
-        m = tile_dataset(a.dataset, a.out, a.tile_size, a.max_background, a.stain, a.target, a.drop_flagged, a.overwrite)
+        m = tile_dataset(a.dataset, a.out, a.tile_size, a.max_background, a.stain, a.target, a.drop_flagged, a.overwrite, a.case_pattern)
         print(f'wrote {len(m)} tiles of {m.image_id.nunique()} images to {a.out}')
     elif a.command == 'dicom':
         from livertumor.dicom import dicom_dataset

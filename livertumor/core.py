@@ -112,7 +112,7 @@ PARAM_RULES = {  # name: (accepts(value), what is expected)
     'val_frac': (lambda v: _number(v) and 0 <= v < 1, 'a fraction in [0, 1)'),
     'test_frac': (lambda v: _number(v) and 0 < v < 1, 'a fraction in (0, 1): a run needs a test set'),
     'splits': _text("'' or the path of a splits.csv written by an earlier run"),
-    'folds': (lambda v: v == 0 or _whole(2)[0](v), '0 (off) or a whole number > 1'), 'fold': _whole(0),
+    'folds': (lambda v: not isinstance(v, bool) and (v == 0 or _whole(2)[0](v)), '0 (off) or a whole number > 1'), 'fold': _whole(0),
     'external': _text("'' or a dataset folder of other patients"),
     'case_pattern': (lambda v: v == '' or _regex(v), "'' or a regular expression with at most one group, matched to each file name"),
     'augment': (lambda v: _number(v) and 0 <= v <= 2, 'a strength from 0 (off) to 2'), 'class_weight': _choice(('none', 'balanced')),

@@ -13,6 +13,7 @@ from PIL import Image
 
 from .core import CLASSES, DataError, bad_param, check_param, check_whole, data_dir, read_table, staged_folder, write_json_atomic
 from .preprocess import background_fraction, quality_flags, save_once, stain_normalizer, tile_image
+from .gdc import class_preparations, preparation_confound
 from .synthetic import ensure_synthetic
 
 # %% auto #0
@@ -37,16 +38,10 @@ def _scan_folder(root:Path, case_pattern:str='') -> pd.DataFrame:
             raise DataError(f"dataset {root}: folder '{d.name}' is not a class; expected only {', '.join(CLASSES)}.")
         files = sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files: raise DataError(f"dataset {root}: class folder '{d.name}' holds no images ({', '.join(IMAGE_SUFFIXES)}).")
-        rows += [dict(path=str(f), label=d.name, case_id=_case_of(f.name, case_pattern, root) if case_pattern else f.stem,
+        rows += [dict(path=str(f), label=d.name, case_id=_case_of(f.name, case_pattern, root) if case_pattern else f'{d.name}/{f.stem}',
                       source='folder') for f in files]
     return pd.DataFrame(rows, columns=['path', 'label', 'case_id', 'source'])
 
-def _preparation_confound(df:pd.DataFrame) -> str|None:
-    "A description of how the slide preparation differs between classes, or None if it does not (or is not recorded)."
-    if 'preparation' not in df: return None
-    by_class = df.groupby('label').preparation.agg(lambda s: ' and '.join(sorted(set(s.dropna().astype(str)))) or 'unknown')
-    if by_class.nunique() < 2: return None
-    return 'slide preparation differs by class: ' + '; '.join(f'{p} for {", ".join(c)}' for p, c in by_class.groupby(by_class).groups.items())
 
 # %% ../nbs/05_data.ipynb #ed9bcb81
 def load_dataset(root:str|Path, # dataset folder: <root>/<class>/<image>, optional manifest.csv
@@ -61,15 +56,17 @@ def load_dataset(root:str|Path, # dataset folder: <root>/<class>/<image>, option
         df = read_table(mf, ('path', 'label', 'case_id'))
         bad = sorted(set(df.label) - set(CLASSES))
         if bad: raise DataError(f"manifest {mf} has label(s) {', '.join(map(str, bad))}; expected only {', '.join(CLASSES)}.")
+        if 'image_id' not in df: df['image_id'] = [Path(p).with_suffix('').as_posix() for p in df.path]
         df['path'] = [str(root/p) for p in df.path]
         gone = [p for p in df.path if not Path(p).is_file()]
         if gone: raise DataError(f"manifest {mf} names {len(gone)} missing file(s), first {gone[0]}.")
-        grouping, confound = 'case', _preparation_confound(df)
+        grouping = 'image' if 'case_grouping' in df and (df.case_grouping == 'image').any() else 'case'   # tiles of an image-grouped set
+        confound = preparation_confound(class_preparations(df))
     else:
         df, grouping = _scan_folder(root, case_pattern), 'pattern' if case_pattern else 'image'
     if df.empty: raise DataError(f"dataset {root} holds no images.")
     if 'source' not in df: df['source'] = 'unknown'
-    if 'image_id' not in df: df['image_id'] = [Path(p).stem for p in df.path]   # tiles name their source image
+    if 'image_id' not in df: df['image_id'] = [Path(os.path.relpath(p, root)).with_suffix('').as_posix() for p in df.path]   # unique in the dataset
     df = df[['path', 'label', 'case_id', 'image_id', 'source'] + ['preparation'] * ('preparation' in df)].reset_index(drop=True)
     df.attrs.update(root=str(root), grouping=grouping, confound=confound)
     return df
@@ -78,9 +75,10 @@ def dataset_warnings(attrs:dict) -> list[str]:
     "What a run on a dataset with these `attrs` (from `load_dataset`) must record as a caution: image-level grouping, a confound."
     out = []
     if attrs.get('grouping') == 'image':
-        out.append('split_grouping: image. Without manifest.csv or case_pattern each image is its own case, so tiles or images '
+        out.append('split_grouping: image. Without manifest.csv or case_pattern each image (and all its tiles) is its own case, so images '
                    'of one patient can sit in both train and test and the test accuracy can be inflated.')
-    if attrs.get('confound'): out.append(f"confound: {attrs['confound']}; a classifier can learn the preparation instead of the histology.")
+    if attrs.get('confound'):
+        out.append(f"confound: slide preparation {attrs['confound']}. A classifier can learn the preparation instead of the histology.")
     return out
 
 # %% ../nbs/05_data.ipynb #3a172863
@@ -249,13 +247,15 @@ def tile_dataset(dataset:str|Path, # dataset folder (`<class>/<image>`, with or 
                  stain:str|None=None, # None, 'macenko' or 'reinhard'
                  target:str|Path|None=None, # stain target image (required with `stain`)
                  drop_flagged:bool=False, # also drop tiles that quality control flags as blurred or pen-marked
-                 overwrite:bool=False) -> pd.DataFrame:
+                 overwrite:bool=False,
+                 case_pattern:str='', # for a `dataset` without manifest.csv: see `load_dataset`
+                ) -> pd.DataFrame:
     "Tile every image of `dataset` into `out`, dropping background tiles; return the tile manifest."
     check_whole('tile_size', tile_size, 16)
     if not 0 <= max_background <= 1: raise bad_param('max_background', max_background, 'a fraction from 0 to 1')
     if stain and target is None: raise bad_param('target', None, f'a target image for stain={stain!r}')
     norm = stain_normalizer(stain, target) if stain else None
-    images = load_dataset(dataset)
+    images = load_dataset(dataset, case_pattern)
     rows, seen, written = [], 0, set()
     with staged_folder(out, overwrite, what='tile dataset') as tmp:
         for n, im in enumerate(images.itertuples()):
@@ -272,17 +272,18 @@ def tile_dataset(dataset:str|Path, # dataset folder (`<class>/<image>`, with or 
                 rows.append(dict(path=rel, label=im.label, case_id=im.case_id, image_id=im.image_id,
                                  image_path=Path(os.path.relpath(im.path, images.attrs['root'])).as_posix(), x=x, y=y,
                                  background=round(bg, 4), sharpness=qc['sharpness'], pen=qc['pen'], blurred=qc['blurred'],
-                                 pen_mark=qc['pen_mark'], source=getattr(im, 'source', 'unknown'),
+                                 pen_mark=qc['pen_mark'], source=getattr(im, 'source', 'unknown'), case_grouping=images.attrs['grouping'],
                                  **({'preparation': im.preparation} if 'preparation' in images else {})))
         m = pd.DataFrame(rows, columns=['path', 'label', 'case_id', 'image_id', 'image_path', 'x', 'y', 'background', 'sharpness',
-                                        'pen', 'blurred', 'pen_mark', 'source'] + ['preparation'] * ('preparation' in images))
+                                        'pen', 'blurred', 'pen_mark', 'source', 'case_grouping'] + ['preparation'] * ('preparation' in images))
         if empty := [c for c in sorted(set(images.label)) if not (m.label == c).any()]:
             raise DataError(f"no tile of {dataset} has at most {max_background:.1%} background for class(es) "
                             f"{', '.join(empty)}: raise --max-background or check the images.")
         m.to_csv(tmp/'manifest.csv', index=False)
         write_json_atomic(tmp/'tiles.json', dict(dataset=str(dataset), tile_size=tile_size, max_background=max_background,
                                                  stain=stain, target=str(target) if target is not None else None, drop_flagged=drop_flagged,
-                                                 images=len(images), tiles_seen=seen, tiles_kept=len(m)))
+                                                 images=len(images), tiles_seen=seen, tiles_kept=len(m), case_grouping=images.attrs['grouping'],
+                                                 case_pattern=case_pattern))
     return m
 
 # %% ../nbs/05_data.ipynb #d879b192
@@ -335,7 +336,9 @@ def as_tfds(df:pd.DataFrame, # images with a split column
     if 'split' not in df: raise bad_param('df', 'without a split column', 'images split by `split_by_case` or `split_from_file`')
     folder = Path(folder)
     for r in df.itertuples():
-        link = folder/r.split/r.label/f'{r.case_id}__{Path(r.path).name}'
+        name = os.path.relpath(r.path, df.attrs['root']) if 'root' in df.attrs else r.path   # unique in the dataset
+        link = folder/r.split/r.label/name.strip(os.sep).replace(os.sep, '__')
         link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists(): link.symlink_to(Path(r.path).resolve())
+        if not link.is_symlink(): link.symlink_to(Path(r.path).resolve())
+        elif link.resolve() != Path(r.path).resolve(): raise DataError(f"{folder} already links {link.name} to another image: use an empty folder.")
     return tfds.folder_dataset.ImageFolder(str(folder))

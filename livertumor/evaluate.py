@@ -330,6 +330,7 @@ def ensemble_runs(run_dirs:list, # finished runs, each with predictions.csv and 
         model='Ensemble (' + ' + '.join(m['model'] for m in metas) + ')', kind='ensemble', members=[str(r) for r in run_dirs],
         weights_used='+'.join(sorted({m['weights_used'] for m in metas})), weights_origin='members', recipe='mean probability',
         data_source=metas[0].get('data_source', 'unknown'), preset=metas[0].get('preset', 'n/a'), seed=seed,
+        data_warnings=list(dict.fromkeys(w for m in metas for w in m.get('data_warnings') or [])),   # the members' cautions, once each
         n_test=test['n'], n_cases={s: ev[s]['case']['n'] for s in ev},
         train_accuracy=ev['train']['image']['accuracy'] if 'train' in ev else float('nan'), test_accuracy=test['accuracy'],
         test_accuracy_ci=test['accuracy_ci'], test_balanced_accuracy=test['balanced_accuracy'],

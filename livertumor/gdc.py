@@ -17,8 +17,8 @@ from .core import CLASSES, ConfigError, DataError, LiverTumorError, bad_param, c
 # %% auto #0
 __all__ = ['GDC_API', 'CLASS_QUERIES', 'SAMPLE_CODES', 'SLIDE_KINDS', 'SLIDE_TYPES', 'PREPARATIONS', 'FIELDS', 'MANIFEST_COLUMNS',
            'BARCODE', 'slide_filters', 'parse_barcode', 'barcode_problem', 'GDCError', 'query_files', 'hit_to_row',
-           'select_cases', 'patients_in_two_classes', 'preparation_confound', 'query_manifest', 'md5_of',
-           'download_file', 'read_manifest', 'download_manifest']
+           'select_cases', 'patients_in_two_classes', 'preparation_confound', 'class_preparations', 'query_manifest',
+           'md5_of', 'download_file', 'read_manifest', 'download_manifest']
 
 # %% ../nbs/02_gdc.ipynb #960c6780
 GDC_API = 'https://api.gdc.cancer.gov'
@@ -144,6 +144,13 @@ def preparation_confound(preparations:dict, # {class: 'frozen' or 'FFPE'}
     by = {}
     for c, p in preparations.items(): by.setdefault(p, []).append(c)
     return None if len(by) < 2 else '; '.join(f"{p} for {', '.join(sorted(cs))}" for p, cs in sorted(by.items()))
+
+def class_preparations(m:pd.DataFrame, # rows with label and, where recorded, preparation
+                      ) -> dict:
+    "Each class's recorded preparation(s), e.g. {'normal_liver': 'frozen'}; classes with none recorded are left out."
+    if 'preparation' not in m: return {}
+    by = {c: '/'.join(sorted(set(g.dropna().astype(str)) - {''})) for c, g in m.groupby('label').preparation}
+    return {c: p for c, p in by.items() if p}
 
 # %% ../nbs/02_gdc.ipynb #73f040b2
 def query_manifest(out:str|Path, # manifest CSV to write

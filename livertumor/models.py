@@ -81,8 +81,9 @@ def _imagenet(bb, build) -> tuple:
         try: return load()
         except Exception as e:
             if not unobtainable(e):   # a bug, a damaged cache or a failed check: never a silently weaker run
-                raise WeightsError(f"ImageNet weights for {bb.name} from {source} were obtained but failed to load ({_reason(e)}): "
-                                   "a damaged cached file (delete it to fetch it again) or a bug, not a missing download.") from e
+                raise WeightsError(f"ImageNet weights for {bb.name} from {source} failed to load ({_reason(e)}): not a missing "
+                                   "download, so not replaced by random weights. A damaged cached file (delete it to fetch it "
+                                   "again), a weights file that fails its checks, or a bug.") from e
             why.append(f'{source}: {_reason(e)}')
     if bb.source == 'keras.applications' and (m := attempt('Keras', lambda: build('imagenet'))) is not None:
         return m, ('keras.applications', "Keras Applications' ImageNet weights (Keras cache or download)"), why

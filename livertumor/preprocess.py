@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .core import CLASSES, DataError, bad_param, check_whole, staged_folder, write_json_atomic
+from .core import DataError, bad_param
 
 # %% auto #0
 __all__ = ['NORMALIZERS', 'optical_density', 'from_optical_density', 'background_fraction', 'tile_image', 'ReinhardNormalizer',

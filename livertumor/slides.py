@@ -12,7 +12,7 @@ import pandas as pd
 from PIL import Image
 
 from .core import CLASSES, DataError, bad_param, check_whole, read_table, staged_folder, write_json_atomic
-from .gdc import patients_in_two_classes, preparation_confound
+from .gdc import class_preparations, patients_in_two_classes, preparation_confound
 
 # %% auto #0
 __all__ = ['REGION_COLUMNS', 'open_slide', 'slide_mpp', 'tissue_mask', 'find_regions', 'read_region', 'even_take',
@@ -94,10 +94,13 @@ def read_region(slide, x:int, y:int, side:int, # base-level square
 
 # %% ../nbs/03_slides.ipynb #b9584759
 def even_take(regions:pd.DataFrame, # one class's regions: case_id, slide, and k (the region's rank on its slide)
-              n:int) -> pd.DataFrame:
+              n:int, seed:int=0, # draws the order of the cases within a turn
+             ) -> pd.DataFrame:
     "`n` of `regions` taken in turns: every case gives its i-th region (its slides alternating) before any case its (i+1)-th."
     turn = regions.sort_values(['k', 'slide']).groupby('case_id').cumcount()
-    return regions.assign(turn=turn).sort_values(['turn', 'case_id'], kind='stable').head(n).drop(columns='turn')
+    order = {c: i for i, c in enumerate(np.random.default_rng(seed).permutation(sorted(regions.case_id.unique())))}
+    return (regions.assign(turn=turn, order=regions.case_id.map(order)).sort_values(['turn', 'order'], kind='stable')
+            .head(n).drop(columns=['turn', 'order']))
 
 # %% ../nbs/03_slides.ipynb #4881e667
 REGION_COLUMNS = ['path', 'label', 'case_id', 'source', 'slide', 'x', 'y', 'side', 'um_per_px', 'tissue', 'preparation']
@@ -128,7 +131,7 @@ def extract_regions(slides_dir:str|Path, # folder holding the manifest's slides
             except DataError as e: skip(s.file_name, e); continue
             found.append(r.assign(k=range(len(r)), slide=s.file_name, label=s.label, case_id=s.case_id, preparation=s.preparation))
         regions = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=['k', 'slide', 'label', 'case_id'])
-        if images_per_class and len(regions): regions = pd.concat([even_take(g, images_per_class) for _, g in regions.groupby('label')])
+        if images_per_class and len(regions): regions = pd.concat([even_take(g, images_per_class, seed) for _, g in regions.groupby('label')])
         for name, g in regions.groupby('slide', sort=False):
             path = Path(slides_dir)/name
             try:                                                   # a slide counts only if all its regions were read
@@ -152,14 +155,14 @@ def extract_regions(slides_dir:str|Path, # folder holding the manifest's slides
             if images_per_class and n['images'] < images_per_class:
                 print(f"WARNING: {c} has {n['images']} images, fewer than images_per_class={images_per_class}: its {n['slides']} "
                       f"slides of {n['cases']} cases hold no more {size}-pixel tissue regions (see any skipped slides above).")
-        preparation = {c: '/'.join(sorted(set(g) - {''})) or None for c, g in m.groupby('label').preparation}
-        confound = preparation_confound({c: p for c, p in preparation.items() if p})
+        preparation = class_preparations(m)
+        confound = preparation_confound(preparation)
         if confound: print(f'WARNING: preparation confound: {confound}.')
         two = patients_in_two_classes(m)
         print(f'patients with regions in two classes (one group when splitting): {two}')
         m.to_csv(tmp/'manifest.csv', index=False)
         pd.DataFrame(skipped, columns=['file_name', 'reason']).to_csv(tmp/'skipped.csv', index=False)
-        write_json_atomic(tmp/'regions.json', dict(slides_dir=str(slides_dir), manifest=str(manifest), size=size, per_slide=per_slide,
+        write_json_atomic(tmp/'regions.json', dict(slides_dir=str(slides_dir), manifest=str(manifest), size=size, per_slide=None if images_per_class else per_slide,
                                                    images_per_class=images_per_class, um_per_px=um_per_px, min_tissue=min_tissue,
                                                    seed=seed, slides=len(slides), skipped=len(skipped), regions=len(m), classes=classes,
                                                    preparation=preparation, preparation_confound=confound,
@@ -177,9 +180,18 @@ def build_tcga_dataset(out:str|Path, # folder for slides.csv, slides/ and region
     from livertumor.gdc import GDC_API, download_manifest, query_manifest
     check_whole('images_per_class', images_per_class, 1)
     out, api_url = Path(out), api_url or GDC_API
-    manifest = out/'slides.csv'
-    if manifest.is_file(): print(f'reusing the slide manifest {manifest}; delete it to query the GDC again')
-    else: query_manifest(manifest, max_cases, slides, api_url, seed=seed, slides_for=slides_for)
+    manifest, options = out/'slides.csv', out/'slides.json'
+    if max_cases is None: max_cases = images_per_class        # no class can use more cases than images: download no more
+    query = dict(max_cases=max_cases, slides=slides, slides_for=dict(sorted((slides_for or {}).items())), seed=seed)
+    if manifest.is_file():
+        before = json.loads(options.read_text()) if options.is_file() else None
+        if before is not None and before != query:
+            diff = ', '.join(f'{k}={before.get(k)!r} (now {v!r})' for k, v in query.items() if before.get(k) != v)
+            raise DataError(f"{manifest} was queried with other options: {diff}. Repeat them, or delete {manifest} and {options} to query again.")
+        print(f'reusing the slide manifest {manifest}; delete it to query the GDC again')
+    else:
+        query_manifest(manifest, max_cases, slides, api_url, seed=seed, slides_for=slides_for)
+        write_json_atomic(options, query)
     download_manifest(manifest, out/'slides', api_url)
     return extract_regions(out/'slides', manifest, out/'regions', size, um_per_px=um_per_px, seed=seed, overwrite=overwrite,
                            images_per_class=images_per_class)

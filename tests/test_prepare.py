@@ -32,7 +32,7 @@ def test_slides_to_regions_to_tiles(slides, tmp_path):
     assert r.returncode == 0, r.stderr
     tiles = pd.read_csv(tmp_path/'tiles'/'manifest.csv')
     assert 0 < len(tiles) <= 12 * 9 and (tiles.background <= 0.125).all()
-    assert set(tiles.image_id) <= {p.split('/')[1][:-4] for p in regions.path}
+    assert set(tiles.image_id) <= {p[:-4] for p in regions.path}   # the source image's path in its dataset
     assert {'sharpness', 'pen', 'blurred', 'pen_mark'} <= set(tiles.columns)
     r = run('livertumor', 'tiles', tmp_path/'regions', '--out', tmp_path/'clean', '--drop-flagged',
             '--stain', 'macenko', '--target', registry_file('target_image.png'))
@@ -127,6 +127,10 @@ def test_gdc_build_in_one_command_and_resume(tmp_path):
         r = run('livertumor', 'gdc', 'build', '--out', tmp_path/'tcga', '--images-per-class', '1', '--max-cases', '1', '--api-url', server.url)
         assert r.returncode == 2 and 'pass --overwrite' in r.stderr                   # the dataset is kept
         assert 'reusing the slide manifest' in r.stdout and (tmp_path/'tcga'/'slides.csv').read_text() == before
+        r = run('livertumor', 'gdc', 'build', '--out', tmp_path/'tcga', '--images-per-class', '1', '--max-cases', '1', '--api-url', server.url,
+                '--slides', 'diagnostic', '--slides-for', 'normal_liver=tissue')          # other options: never the old selection
+        assert r.returncode == 2 and "was queried with other options: slides='tissue' (now 'diagnostic')" in r.stderr, r.stderr
+        assert (tmp_path/'tcga'/'slides.csv').read_text() == before
 
 def _distinct_files_match(root, m, expected):
     "Every row's file exists, no two rows share a file, and row i holds exactly `expected[i]`."
