@@ -158,9 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser('report', help='collect runs/*/metrics.json into figures/results.{csv,md} and accuracy.png')
     s.add_argument('--runs', default=None); s.add_argument('--figures', default=None)
 
-    s = sub.add_parser('predict', help='classify images with a trained run')
+    s = sub.add_parser('predict', help='classify images, tiles or whole slides with a trained run; its provenance in every output')
     s.add_argument('run', help='a finished run folder, e.g. runs/DenseNet121')
-    s.add_argument('images', nargs='+', help='image files or folders')
+    s.add_argument('images', nargs='+', help='image files, whole slides (with --tiles) or folders')
+    s.add_argument('--tiles', action='store_true', help="cut each image or slide into the training tile size, drop background tiles with the training rule, and average")
+    s.add_argument('--tile-size', type=int, default=None, help="tile side (default: the run's training tile size, else its input size)")
+    s.add_argument('--no-pad', action='store_true', help="refuse an image smaller than the model's input instead of padding it by reflection")
+    s.add_argument('--max-tiles', type=int, default=64, help='tiles per whole slide at most (default 64)')
+    s.add_argument('--gradcam', default=None, metavar='OUT_DIR', help='write a Grad-CAM overlay per image into OUT_DIR')
+    s.add_argument('--format', choices=['csv', 'json'], default='csv', help='csv (provenance as # header lines) or json')
 
     sub.add_parser('readme', help='rebuild README.md from nbs/index.ipynb')
 
@@ -222,6 +228,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/12_cli.ipynb #279f2ea4
+def _predict(a) -> int:
+    "`livertumor predict`: the table on stdout, the provenance and every unreadable file on stderr; exit 1 if any file failed."
+    from livertumor.predict import format_predictions, predict_files, provenance_line, provenance_warnings
+    table, prov = predict_files(a.run, a.images, a.tiles, a.tile_size, not a.no_pad, a.max_tiles, a.gradcam)
+    sys.stdout.write(format_predictions(table, prov, a.format))
+    print(provenance_line(prov), file=sys.stderr)
+    for w in provenance_warnings(prov): print(f'WARNING: {w}', file=sys.stderr)
+    converted = table.notes.str.contains('converted').sum(); padded = table.notes.str.contains('padded').sum()
+    if converted or padded: print(f'{converted} image(s) converted to RGB, {padded} padded by reflection (see the notes column)', file=sys.stderr)
+    failed = table[table.error != '']
+    for r in failed.itertuples(): print(f'ERROR: {r.path}: {r.error}', file=sys.stderr)
+    if len(failed): print(f'{len(failed)} of {len(table)} file(s) could not be predicted', file=sys.stderr)
+    return 1 if len(failed) else 0
+
 def _summary(run_dir) -> str:
     m = json.loads((Path(run_dir)/'metrics.json').read_text())
     return json.dumps({k: m.get(k) for k in ('weights_used', 'weights_origin', 'recipe', 'data_source', 'epochs_trained', 'train_seconds',
@@ -335,9 +355,7 @@ def main(argv:list|None=None) -> int:
             print(f'wrote {len(m)} SYNTHETIC images in {m.case_id.nunique()} cases to {a.out}')
         elif a.command == 'study': return _study(a)
         elif a.command == 'report': print(f'report written to {run_report(a.runs, a.figures)}')
-        elif a.command == 'predict':
-            from livertumor.evaluate import predict_images
-            predict_images(a.run, a.images).to_csv(sys.stdout, index=False)
+        elif a.command == 'predict': return _predict(a)
         elif a.command == 'readme': print(f'wrote {write_readme()}')
         else: _prepare(a)
     except LiverTumorError as e:

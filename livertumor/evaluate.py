@@ -20,7 +20,7 @@ __all__ = ['MAX_GAP', 'MAX_CI_WIDTH', 'FIGURES', 'predict_split', 'accuracy', 'c
            'aggregate_predictions', 'predictions_frame', 'evaluate_predictions', 'figure_caption', 'add_caption',
            'plot_learning_curves', 'plot_confusion', 'plot_roc', 'sample_grid', 'review_flags', 'interval_overlaps',
            'ensemble_runs', 'collect_runs', 'sort_runs', 'results_table', 'markdown_table', 'write_results',
-           'run_figures', 'save_for_inference', 'load_for_inference', 'predict_images']
+           'run_figures', 'save_for_inference', 'load_for_inference']
 
 # %% ../nbs/09_evaluate.ipynb #1d145741
 def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -464,22 +464,3 @@ def load_for_inference(run_dir:str|Path):
     for f in ('model.keras', 'model.json'):
         if not (run_dir/f).is_file(): raise DataError(f"run folder {run_dir} has no {f}: is it a finished training run?")
     return keras.models.load_model(run_dir/'model.keras'), json.loads((run_dir/'model.json').read_text())
-
-def predict_images(run_dir:str|Path, # a finished run folder
-                   paths:list, # image files, or folders searched recursively for images
-                   batch_size:int=16,
-                  ) -> pd.DataFrame:
-    "Predicted class and per-class probabilities for each image."
-    model, info = load_for_inference(run_dir)
-    files = []
-    for p in map(Path, paths):
-        if p.is_dir(): files += sorted(f for f in p.rglob('*') if f.suffix.lower() in IMAGE_SUFFIXES)
-        elif p.is_file(): files.append(p)
-        else: raise DataError(f"image path {p} does not exist.")
-    if not files: raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {', '.join(map(str, paths))}.")
-    ds = make_tf_dataset(pd.DataFrame({'path': [str(f) for f in files]}), info['image_size'],
-                         get_backbone(info['backbone']).preprocess(), batch_size=batch_size)
-    _, probs = predict_split(model, ds)
-    out = pd.DataFrame({'path': [str(f) for f in files], 'predicted': [info['classes'][i] for i in probs.argmax(1)]})
-    for i, c in enumerate(info['classes']): out[f'p_{c}'] = probs[:, i].round(4)
-    return out

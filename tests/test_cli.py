@@ -1,5 +1,5 @@
 "End to end: the `livertumor` console command."
-import json
+import json, shutil
 from pathlib import Path
 import pandas as pd
 import pytest
@@ -69,8 +69,10 @@ def test_study_smoke_then_report_and_predict(tmp_path):
     assert t.loc['ResNet50', 'Test Accuracy'] == 'failed' and t.loc['ResNet50', 'Flags'] == 'FAILED: ValueError: broken on purpose'
     r = run('livertumor', 'predict', runs/'VGG16', 'data/synthetic/normal_liver')
     assert r.returncode == 0, r.stderr[-2000:]
-    p = pd.read_csv(__import__('io').StringIO(r.stdout))
+    p = pd.read_csv(__import__('io').StringIO(r.stdout), comment='#')
     assert len(p) == 70 and set(p.predicted) <= {'cholangiocarcinoma', 'hepatocellular_carcinoma', 'normal_liver'}
+    assert abs(p.filter(like='p_').sum(1) - 1).max() < 1e-3
+    assert '# data: SYNTHETIC' in r.stdout and 'trained on SYNTHETIC images: its answers are NOT diagnoses' in r.stderr
 
 def test_bad_input_is_one_line_not_a_traceback(tmp_path):
     r = run('livertumor', 'study', '--models', 'DenseNet121', '--data', tmp_path/'nothing', '--preset', 'smoke', '--runs', tmp_path)
@@ -79,3 +81,44 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path):
     assert not (tmp_path/'DenseNet121').exists() and not (tmp_path/'.DenseNet121.partial').exists()
     r = run('livertumor', 'synth', '--out', tmp_path/'s', '--size', '8')
     assert r.returncode == 2 and 'size=8' in r.stderr and 'Traceback' not in r.stderr
+
+def test_predict_tiles_slides_and_bad_input(tmp_path):
+    "`livertumor predict` on a run whose training regions recorded their resolution: a real slide tile by tile, odd images, a broken file."
+    import numpy as np
+    from PIL import Image
+    from livertumor.core import registry_file, write_json_atomic
+    from livertumor.evaluate import save_for_inference
+    from livertumor.models import build_classifier, load_backbone
+    run_dir, regions, im = tmp_path/'run', tmp_path/'regions', tmp_path/'im'
+    for d in (run_dir, regions, im): d.mkdir()
+    bb, w = load_backbone('ResNet50', 32, 'none')
+    save_for_inference(build_classifier(bb), run_dir, dict(backbone='ResNet50', image_size=32, weights_used=w['used']))
+    write_json_atomic(regions/'regions.json', dict(size=64, um_per_px=2.0))
+    write_json_atomic(run_dir/'metrics.json', dict(weights_used='random', weights_origin='random initialisation', recipe='from_scratch',
+                                                   data_source='tcga', synthetic_data=False, data_path=str(regions), test_accuracy=0.5,
+                                                   test_accuracy_ci=[0.3, 0.7], n_cases=dict(test=4), git=dict(commit='0123456789ab')))
+    shutil.copy(registry_file('cmu_small_region.svs'), im/'slide.svs')
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 200, (128, 128, 4), dtype=np.uint8); rgba[..., 3] = 255; Image.fromarray(rgba).save(im/'rgba.png')   # opaque tissue
+    Image.fromarray(rng.integers(0, 200, (20, 20), dtype=np.uint8)).save(im/'small_grey.png')
+    (im/'broken.png').write_bytes(b'\x89PNG truncated')
+    r = run('livertumor', 'predict', run_dir, im, '--tiles', '--format', 'json', '--gradcam', tmp_path/'cam')
+    assert r.returncode == 1, r.stderr[-2000:]                        # the broken file, named; the others still predicted
+    out = json.loads(r.stdout); p = pd.DataFrame(out['predictions']).set_index(pd.DataFrame(out['predictions']).path.map(lambda s: Path(s).name))
+    assert out['provenance']['weights_used'] == 'random' and any('RANDOM weights' in x for x in out['warnings'])
+    assert 'ERROR: ' + str(im/'broken.png') in r.stderr and '1 of 4 file(s) could not be predicted' in r.stderr, r.stderr[-2000:]
+    assert 'NOT diagnoses' in r.stderr and 'test accuracy 50.0% [30.0%, 70.0%] on 4 cases, commit 0123456789' in r.stderr
+    ok = p.drop(index='broken.png')
+    assert np.allclose(ok.filter(like='p_').sum(1), 1, atol=1e-3) and (ok.tiles > 0).all()
+    assert p.loc['slide.svs', 'tiles'] > 1 and 'slide read at 2.0 µm/px' in p.loc['slide.svs', 'notes']
+    assert p.loc['rgba.png', 'tiles'] == 4 and 'converted from RGBA' in p.loc['rgba.png', 'notes']
+    assert 'padded by reflection from 20×20' in p.loc['small_grey.png', 'notes']
+    assert len(list((tmp_path/'cam').glob('*.png'))) == 3
+    r = run('livertumor', 'predict', run_dir, im/'small_grey.png', '--no-pad')
+    assert r.returncode == 1 and "smaller than the model's input 32 px" in r.stderr
+    (regions/'regions.json').unlink()                                 # no recorded resolution: a slide is refused, with the reason
+    r = run('livertumor', 'predict', run_dir, im/'slide.svs', '--tiles')
+    assert r.returncode == 1 and 'records no training resolution' in r.stderr
+    for bad, message in ((tmp_path/'nothing', 'nothing does not exist'), (im, 'lacks model.keras, model.json, metrics.json')):
+        r = run('livertumor', 'predict', bad, im)
+        assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr[-1000:]
