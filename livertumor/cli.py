@@ -170,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser('readme', help='rebuild README.md from nbs/index.ipynb')
 
+    s = sub.add_parser('docs', help='build the HTML docs site offline (Sphinx + myst-nb) from the notebooks and a recorded study run')
+    s.add_argument('--out', default='site', help='site folder, index.html at its root (default site/)')
+    s.add_argument('--runs', default=None, help="folder of the recorded study run (default runs/): <model>.ipynb and report.ipynb")
+    s.add_argument('--model', default='DenseNet121', help='the run whose executed train.ipynb the site shows (default DenseNet121)')
+
     g = sub.add_parser('gdc', help='query and download TCGA slides from the NCI GDC').add_subparsers(dest='gdc_command', metavar='STEP', required=True)
     def slide_kinds(s):
         s.add_argument('--slides', default='tissue', choices=['tissue', 'diagnostic'],
@@ -357,6 +362,9 @@ def main(argv:list|None=None) -> int:
         elif a.command == 'report': print(f'report written to {run_report(a.runs, a.figures)}')
         elif a.command == 'predict': return _predict(a)
         elif a.command == 'readme': print(f'wrote {write_readme()}')
+        elif a.command == 'docs':
+            from livertumor.docs import build_docs
+            print(f'wrote {build_docs(a.out, a.runs, a.model)}')
         else: _prepare(a)
     except LiverTumorError as e:
         print(f'livertumor {a.command}: error: {e}', file=sys.stderr)

@@ -1,6 +1,5 @@
 "The library notebooks go through nbdev's docs processors (what `nbdev_docs` and `nbdev_proc_nbs` run), each in a fresh interpreter."
 import sys
-from pathlib import Path
 import pytest
 from conftest import ROOT, run
 
