@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from .core import CLASSES, DataError, bad_param, check_whole, staged_folder, write_json_atomic
 from .preprocess import crop_or_pad, denoise, save_once

@@ -12,8 +12,6 @@ import pandas as pd
 
 from .core import (CLASSES, CLASS_TITLES, REQUIRED_ACCURACY, DataError, bad_param, check_whole, write_json_atomic,
                              write_text_atomic)
-from .data import IMAGE_SUFFIXES, make_tf_dataset
-from .models import get_backbone
 
 # %% auto #0
 __all__ = ['MAX_GAP', 'MAX_CI_WIDTH', 'FIGURES', 'predict_split', 'accuracy', 'classification_metrics', 'bootstrap_ci',

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_train.ipynb #e128f826
 from __future__ import annotations
-import json, os, shutil, time
+import json, os, time
 from contextlib import contextmanager
 from pathlib import Path
 
