@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--runs', default=None, help='folder of run folders (default runs/)')
     s.add_argument('--figures', default=None, help='folder for the report (default figures/)')
     s.add_argument('--force', action='store_true', help='rerun models that already finished with the same parameters at this commit')
+    s.add_argument('--jobs', type=int, default=1, help='model runs at once, each in its own process (default 1); on a CPU they share '
+                   'the cores (each TensorFlow gets cores / N threads); on GPUs give each job its own with CUDA_VISIBLE_DEVICES')
     s.add_argument('--case-pattern', default='', help='for a --data folder without manifest.csv: a regex on file names whose group (or match) is the patient, e.g. "^(TCGA-..-....)"')
     s.add_argument('--scratch-baseline', action='store_true',
                    help='also train each pre-trained model from scratch (weights none) on the same split and for the same training time, into runs/<model>-scratch')
@@ -269,6 +271,9 @@ def _study(a) -> int:
     if a.image_size is not None and a.image_size < 0: raise bad_param('--image-size', a.image_size, 'a side in pixels, or 0 for each backbone\'s own')
     size = STUDY_IMAGE_SIZE if a.image_size is None and a.preset == 'full' else (a.image_size or None)
     runs = Path(a.runs) if a.runs else runs_dir(); t_study, took, failed = time.perf_counter(), {}, []
+    if isinstance(a.jobs, bool) or not isinstance(a.jobs, int) or a.jobs < 1: raise bad_param('--jobs', a.jobs, 'a whole number >= 1')
+    if a.jobs > 1:                              # the kernels papermill starts inherit this: N runs share the cores
+        for var in ('TF_NUM_INTRAOP_THREADS', 'OMP_NUM_THREADS'): os.environ.setdefault(var, str(max(1, (os.cpu_count() or 1) // a.jobs)))
 
     def step(i, model, name, **params):
         "One train.ipynb run: skipped when already finished, timed, and on failure recorded and reported, not raised."
@@ -293,17 +298,27 @@ def _study(a) -> int:
         print(f'{tag}: done in {took[name] / 60:.1f} min: {_summary(out)}', flush=True)
         return out
 
-    shared, trained = '', []                 # the first finished model's splits.csv: every later model, baseline and the ensemble use it
-    for i, m in enumerate(models, 1):
-        out = step(i, m, m, splits=shared)
-        if out is None: continue
-        shared = shared or str((out/'splits.csv').resolve()); trained.append(out)
-        if not a.scratch_baseline: continue
+    def scratch(i, m, out):
+        "The from-scratch baseline of a finished transfer run: same patients, the transfer run's training time."
         mt = json.loads((out/'metrics.json').read_text())
         if mt['weights_used'] == 'random':
-            print(f'{m}: no pre-trained weights were used, so that run already is the from-scratch baseline'); continue
-        step(i, m, f'{m}-scratch', weights='none', splits=str((out/'splits.csv').resolve()),
-             max_train_minutes=mt['train_seconds'] / 60)      # same patients, the transfer run's training time
+            print(f'{m}: no pre-trained weights were used, so that run already is the from-scratch baseline'); return
+        step(i, m, f'{m}-scratch', weights='none', splits=str((out/'splits.csv').resolve()), max_train_minutes=mt['train_seconds'] / 60)
+
+    def each(fn, jobs):
+        "fn(*job) for every job, `a.jobs` at a time (papermill runs each in its own kernel process), results in order."
+        if a.jobs == 1 or len(jobs) < 2: return [fn(*j) for j in jobs]
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(a.jobs) as pool: return list(pool.map(lambda j: fn(*j), jobs))
+
+    shared, trained, first = '', [], len(models)   # the first finished model's splits.csv: every later model, baseline and the ensemble use it
+    for i, m in enumerate(models, 1):        # one at a time until a model has finished: the others take its split
+        out = step(i, m, m, splits='')
+        if out is not None: shared, first = str((out/'splits.csv').resolve()), i; trained.append(out); break
+    for out in each(lambda i, m: step(i, m, m, splits=shared), [(i, m) for i, m in enumerate(models, 1) if i > first]):
+        if out is not None: trained.append(out)
+    if a.scratch_baseline:
+        each(scratch, [(models.index(out.name) + 1, out.name, out) for out in trained])
     if a.baselines and trained:
         from livertumor.classical import run_classical
         from livertumor.evaluate import ensemble_runs

@@ -78,14 +78,15 @@ def nbs_dir(root=None) -> Path: return project_root(root)/'nbs'
 # %% ../nbs/00_core.ipynb #69f6187f
 PRESETS = {
     'smoke': dict(image_size=96, batch_size=16, epochs_head=2, epochs_fine=1, lr_head=1e-3, lr_fine=1e-4,
-                  fine_tune_layers=10, epochs_scratch=3, lr_scratch=1e-3, max_images_per_class=30, augment=1.0, cache='memory'),
+                  fine_tune_layers=10, epochs_scratch=3, lr_scratch=1e-3, max_images_per_class=30, augment=1.0, cache='memory',
+                  resume_every=1),
     'full':  dict(image_size=None, batch_size=16, epochs_head=10, epochs_fine=10, lr_head=1e-3, lr_fine=1e-5,
                   fine_tune_layers=30, epochs_scratch=10, lr_scratch=1e-3, max_images_per_class=None, augment=1.0,
-                  cache='memory'),
+                  cache='memory', resume_every=5),
 }
 RECIPES = ('auto', 'transfer', 'from_scratch')  # how a run trains (train.choose_recipe): auto = from scratch iff the weights are random
 PRECISIONS = ('auto', 'float32', 'mixed_float16', 'mixed_bfloat16')  # Keras dtype policies, and 'auto' (train.choose_precision)
-STRATEGIES = ('auto', 'mirrored', 'default')  # tf.distribute choices (train.choose_strategy)
+STRATEGIES = ('auto', 'mirrored', 'multiworker', 'default')  # tf.distribute choices (train.choose_strategy)
 
 # %% ../nbs/00_core.ipynb #c3020fd1
 def _whole(lo, none=False):
@@ -118,6 +119,7 @@ PARAM_RULES = {  # name: (accepts(value), what is expected)
     'augment': (lambda v: _number(v) and 0 <= v <= 2, 'a strength from 0 (off) to 2'), 'class_weight': _choice(('none', 'balanced')),
     'cache': _text("'none', 'memory' or a file path", empty=False), 'jit_compile': _choice(('auto', 'true', 'false')),
     'precision': _choice(PRECISIONS), 'strategy': _choice(STRATEGIES), 'deterministic': (lambda v: isinstance(v, bool), 'True or False'),
+    'resume_every': _whole(1),
 }
 PARAM_RULES['lr_fine'] = PARAM_RULES['lr_scratch'] = PARAM_RULES['lr_head']
 
@@ -162,8 +164,9 @@ class RunConfig:
     cache:str='memory' # 'none', 'memory', or a file path: keep decoded images after the first epoch
     jit_compile:str='auto' # 'auto' (XLA on a GPU only), 'true' or 'false'
     precision:str='auto' # 'auto' (mixed_float16 on a GPU, mixed_bfloat16 on a bf16 CPU), 'float32', 'mixed_float16', 'mixed_bfloat16'
-    strategy:str='auto' # 'auto' (mirrored over several GPUs), 'mirrored' or 'default'
+    strategy:str='auto' # 'auto' (mirrored over several GPUs), 'mirrored', 'multiworker' (from TF_CONFIG) or 'default'
     deterministic:bool=False # same seed, same batches and TensorFlow's deterministic kernels (slower)
+    resume_every:int=5 # epochs between saves of the resume state (and at each phase's end): saving costs about a second per epoch
 
     def __post_init__(self):
         if isinstance(self.augment, bool): self.augment = float(self.augment)

@@ -17,10 +17,10 @@ from .gdc import class_preparations, preparation_confound
 from .synthetic import ensure_synthetic
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'TIFF_SUFFIXES', 'load_dataset', 'dataset_warnings', 'check_images', 'resolve_data',
-           'subsample_cases', 'split_leaks', 'check_no_case_leak', 'split_by_case', 'read_splits', 'leak_check',
-           'split_from_file', 'kfold_by_case', 'class_weights', 'load_external', 'tile_dataset', 'make_tf_dataset',
-           'as_tfds']
+__all__ = ['IMAGE_SUFFIXES', 'TIFF_SUFFIXES', 'SHUFFLE_BUFFER', 'load_dataset', 'dataset_warnings', 'check_images',
+           'resolve_data', 'subsample_cases', 'split_leaks', 'check_no_case_leak', 'split_by_case', 'read_splits',
+           'leak_check', 'split_from_file', 'kfold_by_case', 'class_weights', 'load_external', 'tile_dataset',
+           'make_tf_dataset', 'as_tfds']
 
 # %% ../nbs/05_data.ipynb #77bc2a60
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
@@ -293,6 +293,8 @@ def _decode_pil(path):
     from PIL import Image
     with Image.open(path.numpy().decode()) as im: return np.asarray(im.convert('RGB'))
 
+SHUFFLE_BUFFER = 4096 # decoded images the training shuffle holds at most: memory stays bounded when the cache is on disk
+
 def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path (and label)
                     image_size:int, # square side the backbone expects
                     preprocess=None, # the backbone's preprocess_input, or None for [0, 255] floats
@@ -306,6 +308,7 @@ def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path (and label)
     "A batched, prefetched `tf.data.Dataset` of (image, label index) for `df` (label -1 where `df` has no label column)."
     import tensorflow as tf
     if df.empty: raise DataError("a split is empty: too few cases for the fractions asked for.")
+    if training and len(df) > SHUFFLE_BUFFER: df = df.sample(frac=1, random_state=seed)   # mixed once, so a bounded buffer mixes classes
     labels = np.array([CLASSES.index(l) for l in df.label] if 'label' in df else [-1] * len(df), dtype='int32')  # -1: unlabelled
     if deterministic is None: deterministic = not training     # evaluation order must match `df`, always
     tiff = any(str(p).lower().endswith(TIFF_SUFFIXES) for p in df.path)
@@ -319,12 +322,13 @@ def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path (and label)
     ds = tf.data.Dataset.from_tensor_slices((df.path.astype(str).tolist(), labels))
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if cache != 'none': ds = ds.cache('' if cache == 'memory' else str(cache))
-    if training: ds = ds.shuffle(len(df), seed=seed, reshuffle_each_iteration=True)
+    if training: ds = ds.shuffle(min(len(df), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     if training and augment is not None:     # its random state advances per call: in order, when deterministic
         ds = ds.map(lambda x, y: (augment(x), y), num_parallel_calls=None if deterministic else tf.data.AUTOTUNE)
     if preprocess is not None: ds = ds.map(lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     opts = tf.data.Options(); opts.deterministic = deterministic
+    opts.autotune.enabled = bool(tf.config.list_physical_devices('GPU'))   # on a CPU the autotuner stalled some epochs' first step for seconds
     return ds.with_options(opts).prefetch(tf.data.AUTOTUNE)
 
 # %% ../nbs/05_data.ipynb #1de5a37d

@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib, json, re, shutil, subprocess, sys
 from pathlib import Path
 
-from .core import DataError, benchmark_results, nbs_dir, project_root, runs_dir, staged_folder
+from .core import DataError, benchmark_results, nbs_dir, project_root, read_table, runs_dir, staged_folder
 
 # %% auto #0
 __all__ = ['DOC_HOST', 'CONF', 'clean_markdown', 'directives', 'param_table', 'myst_notebook', 'performance_markdown',
@@ -88,6 +88,11 @@ def myst_notebook(nb:dict, # a notebook as nbdev's processors leave it (or a pap
 def performance_markdown() -> str:
     "The performance page: every table in `benchmarks/results/`, as recorded there, with its machine."
     parts = ['# Performance\n', 'Each table is what a script in `benchmarks/` last recorded (`benchmarks/results/<name>.csv`), on the machine named in its rows; nothing here is typed by hand.\n']
+    summary = project_root()/'benchmarks'/'results.csv'
+    if summary.is_file():                 # the headline: ours against a plain PyTorch script, medians of interleaved runs
+        parts += ['## Ours against a plain PyTorch script\n', '`python benchmarks/vs_pytorch.py` · `benchmarks/results.csv`: seconds per study run, '
+                  'or per batch of 16 for steps; ratio = ours / peer (below 1: ours is faster)\n',
+                  read_table(summary, what='benchmark results').to_markdown(index=False) + '\n']
     for f in sorted((project_root()/'benchmarks'/'results').glob('*.csv')):
         t = benchmark_results(f.stem)
         parts += [f'## {f.stem}\n', f'`python benchmarks/{f.stem}.py` · {len(t)} row(s)\n', t.to_markdown(index=False) + '\n']

@@ -14,11 +14,11 @@ from .core import (CLASSES, CLASS_TITLES, REQUIRED_ACCURACY, DataError, bad_para
                              write_text_atomic)
 
 # %% auto #0
-__all__ = ['MAX_GAP', 'MAX_CI_WIDTH', 'FIGURES', 'predict_split', 'accuracy', 'classification_metrics', 'bootstrap_ci',
-           'aggregate_predictions', 'predictions_frame', 'evaluate_predictions', 'figure_caption', 'add_caption',
-           'plot_learning_curves', 'plot_confusion', 'plot_roc', 'sample_grid', 'review_flags', 'interval_overlaps',
-           'ensemble_runs', 'collect_runs', 'sort_runs', 'results_table', 'markdown_table', 'write_results',
-           'run_figures', 'save_for_inference', 'load_for_inference']
+__all__ = ['MAX_GAP', 'MAX_CI_WIDTH', 'FIGURES', 'predict_split', 'accuracy', 'balanced_accuracy', 'classification_metrics',
+           'bootstrap_ci', 'aggregate_predictions', 'predictions_frame', 'evaluate_predictions', 'figure_caption',
+           'add_caption', 'plot_learning_curves', 'plot_confusion', 'plot_roc', 'sample_grid', 'review_flags',
+           'interval_overlaps', 'ensemble_runs', 'collect_runs', 'sort_runs', 'results_table', 'markdown_table',
+           'write_results', 'run_figures', 'save_for_inference', 'load_for_inference']
 
 # %% ../nbs/09_evaluate.ipynb #1d145741
 def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -32,6 +32,11 @@ def accuracy(y_true, probs) -> float:
     "Fraction of examples whose most probable class is the true one."
     return float(np.mean(np.asarray(probs).argmax(1) == np.asarray(y_true)))
 
+def balanced_accuracy(y_true, probs) -> float:
+    "Mean recall over the classes present in `y_true` (scikit-learn's `balanced_accuracy_score`, without its per-call overhead)."
+    y_true, pred = np.asarray(y_true), np.asarray(probs).argmax(1)
+    return float(np.mean([np.mean(pred[y_true == c] == c) for c in np.unique(y_true)]))
+
 # %% ../nbs/09_evaluate.ipynb #9c0945d1
 def classification_metrics(y_true, # true class indices
                            probs, # predicted probabilities, one column per class
@@ -44,7 +49,7 @@ def classification_metrics(y_true, # true class indices
     p, r, f, n = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     present = set(np.unique(y_true)) == set(labels)
     return dict(accuracy=float(skm.accuracy_score(y_true, y_pred)),
-                balanced_accuracy=float(np.mean(r[n > 0])),
+                balanced_accuracy=balanced_accuracy(y_true, probs),
                 per_class={c: dict(precision=float(p[i]), recall=float(r[i]), f1=float(f[i]), support=int(n[i]))
                            for i, c in enumerate(classes)},
                 macro_auc=float(skm.roc_auc_score(y_true, probs / probs.sum(1, keepdims=True), multi_class='ovr',
@@ -109,8 +114,6 @@ def evaluate_predictions(preds:pd.DataFrame, # from `predictions_frame`, one or 
                          tiles:bool=False, # rows are tiles of source images (`image_id`)
                          n_boot:int=2000, seed:int=0) -> dict:
     "{split: {level: metrics with accuracy_ci and balanced_accuracy_ci}}, levels tile/image/case as the data has them."
-    from sklearn.metrics import balanced_accuracy_score
-    bal = lambda y, p: float(balanced_accuracy_score(y, p.argmax(1)))
     cols = [f'p_{c}' for c in CLASSES]
     out = {}
     for split, d in preds.groupby('split', sort=False):
@@ -126,7 +129,7 @@ def evaluate_predictions(preds:pd.DataFrame, # from `predictions_frame`, one or 
                 warnings.simplefilter('ignore', UserWarning)       # a resample may lack a class: balanced accuracy warns
                 out[split][level] = dict(classification_metrics(y, p), n=len(y), n_cases=int(len(set(cases))),
                                          accuracy_ci=bootstrap_ci(y, p, cases, n_boot=n_boot, seed=seed),
-                                         balanced_accuracy_ci=bootstrap_ci(y, p, cases, bal, n_boot=n_boot, seed=seed))
+                                         balanced_accuracy_ci=bootstrap_ci(y, p, cases, balanced_accuracy, n_boot=n_boot, seed=seed))
     return out
 
 # %% ../nbs/09_evaluate.ipynb #c4f1a001

@@ -15,8 +15,9 @@ from .core import ConfigError, WeightsError, bad_param, batchnorm_layers, check_
 from .models import set_trainable
 
 # %% auto #0
-__all__ = ['SPEED_FLAGS', 'use_xla', 'cpu_has_bf16', 'cpu_info', 'choose_precision', 'choose_strategy', 'choose_recipe',
-           'fit_two_phase', 'fit_from_scratch', 'trained_seconds', 'recalibrate_batchnorm', 'resume_dir', 'best_so_far']
+__all__ = ['SPEED_FLAGS', 'use_xla', 'cpu_has_bf16', 'cpu_info', 'choose_precision', 'tf_config', 'choose_strategy',
+           'choose_recipe', 'fit_two_phase', 'fit_from_scratch', 'trained_seconds', 'recalibrate_batchnorm',
+           'resume_dir', 'best_so_far']
 
 # %% ../nbs/08_train.ipynb #340040af
 def use_xla(jit_compile:str='auto', # 'auto', 'true' or 'false'
@@ -52,10 +53,30 @@ def choose_precision(precision:str='auto') -> str:
     return 'mixed_bfloat16' if cpu_has_bf16() else 'float32'
 
 # %% ../nbs/08_train.ipynb #43b9245d
-def choose_strategy(strategy:str='auto'): # 'auto', 'mirrored' or 'default'
-    "A `tf.distribute` strategy: mirrored over several GPUs (or on request), else the default one."
+def tf_config() -> dict:
+    "This process's `TF_CONFIG` (the cluster's workers and this worker's index), checked."
+    raw = os.environ.get('TF_CONFIG', '')
+    how = ("set TF_CONFIG on every worker to JSON naming the workers and this one, e.g. "
+           '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}')
+    if not raw.strip(): raise ConfigError(f"strategy='multiworker' needs the environment variable TF_CONFIG: {how}.")
+    try: c = json.loads(raw)
+    except ValueError as e: raise ConfigError(f"TF_CONFIG is not JSON ({e}): {how}.") from None
+    workers = (c.get('cluster') or {}).get('worker') if isinstance(c, dict) else None
+    task = c.get('task') or {} if isinstance(c, dict) else {}
+    if not (isinstance(workers, list) and workers and all(isinstance(w, str) and ':' in w for w in workers)):
+        raise ConfigError(f"TF_CONFIG names no workers as 'host:port' (cluster.worker): {how}.")
+    i = task.get('index')
+    if task.get('type') != 'worker' or isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(workers):
+        raise ConfigError(f"TF_CONFIG's task must be this worker, type 'worker' with an index from 0 to {len(workers) - 1} "
+                          f"(got {task}): {how}.")
+    return c
+
+def choose_strategy(strategy:str='auto'): # 'auto', 'mirrored', 'multiworker' or 'default'
+    "A `tf.distribute` strategy: mirrored over several GPUs (or on request), over several processes or machines from `TF_CONFIG`, else the default one."
     import tensorflow as tf
     check_param('strategy', strategy)
+    if strategy == 'multiworker':           # before anything else touches the devices: collectives are set up at start
+        tf_config(); return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices('GPU')
     devices = gpus or tf.config.list_logical_devices('CPU')
     if strategy == 'mirrored' or (strategy == 'auto' and len(gpus) > 1):
@@ -80,6 +101,19 @@ def _compile(model, lr, jit):
     model.compile(optimizer=keras.optimizers.Adam(lr), loss='sparse_categorical_crossentropy',
                   metrics=['accuracy'], jit_compile=jit)
 
+def _build_for_multiworker(model, train_ds):
+    """Work around Keras 3's `fit` under `MultiWorkerMirroredStrategy` (tensorflow/tensorflow#72388): it averages an
+    (image, label) batch over the workers to build the model, which fails for a tuple, and averages each step's scalar
+    metrics over axis 0, which they lack. So: build on one local batch first, and give the metrics that axis."""
+    import tensorflow as tf
+    if not isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy) or hasattr(model, '_multiworker'): return
+    with model.distribute_strategy.scope(): model._symbolic_build(data_batch=next(iter(train_ds)))
+    model._maybe_symbolic_build = lambda *a, **kw: None
+    for name in ('train_step', 'test_step'):
+        step = getattr(model, name)
+        setattr(model, name, lambda data, step=step: {k: tf.reshape(v, [1]) for k, v in step(data).items()})
+    model._multiworker = True
+
 def _fit_phases(model, # classifier from `build_classifier`
                 backbone, # the backbone inside it
                 train_ds, val_ds, # tf.data datasets of (image, label)
@@ -89,6 +123,7 @@ def _fit_phases(model, # classifier from `build_classifier`
                 backup_dir:str|Path|None=None, # resume state; a killed run started again with it resumes
                 best_weights:str|Path|None=None, # keep the best epoch's weights (by val_accuracy) in this file
                 max_train_seconds:float|None=None, # stop at the end of the epoch that uses up this training time
+                resume_every:int=1, # save the resume state every this many epochs of a phase, and at its end
                 callbacks=(), verbose:int=1,
                ) -> pd.DataFrame:
     "Train the phases in turn; the joined history with `epoch`, `phase` and `epoch_seconds` columns."
@@ -103,6 +138,7 @@ def _fit_phases(model, # classifier from `build_classifier`
         if epochs <= 0: continue
         set_trainable(backbone, n_layers)
         _compile(model, lr, jit_compile)
+        _build_for_multiworker(model, train_ds)
         start, cbs = sum(len(h) for h in hists), [timer, *callbacks]    # the timer first: the loggers see epoch_seconds
         if backup_dir:
             bdir = Path(backup_dir); bdir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +147,8 @@ def _fit_phases(model, # classifier from `build_classifier`
                 with _readable(bdir): model.load_weights(done)
                 hists.append(_logged(log).assign(phase=phase)); skipped += len(hists[-1]); continue
         if timer.used_up() and not (backup_dir and log.is_file()): break   # the time budget ran out in an earlier phase
-        if backup_dir: cbs += [_Backup(bdir/phase, train_ds, start, skipped), keras.callbacks.CSVLogger(str(log), append=True)]
+        if backup_dir: cbs += [_Backup(bdir/phase, train_ds, start, skipped, resume_every, start + epochs),
+                               keras.callbacks.CSVLogger(str(log), append=True)]
         h = model.fit(train_ds, validation_data=val_ds, epochs=start + epochs, initial_epoch=start,
                       class_weight=class_weight, callbacks=cbs, verbose=verbose, shuffle=False)  # the dataset shuffles itself
         model._initial_epoch = None    # BackupAndRestore sets it and Keras 3.15 never clears it: the next phase would restart there
@@ -126,7 +163,7 @@ def _fit_phases(model, # classifier from `build_classifier`
 def fit_two_phase(model, backbone, train_ds, val_ds,
                   epochs_head:int=2, lr_head:float=1e-3, # phase 1: frozen backbone
                   epochs_fine:int=1, lr_fine:float=1e-4, fine_tune_layers:int=10, # phase 2: top layers unfrozen
-                  **kw, # jit_compile, class_weight, backup_dir, best_weights, max_train_seconds, callbacks, verbose (see `_fit_phases`)
+                  **kw, # jit_compile, class_weight, backup_dir, best_weights, max_train_seconds, resume_every, callbacks, verbose (see `_fit_phases`)
                  ) -> pd.DataFrame:
     "Transfer learning: the head on the frozen backbone, then the top layers; the joined history."
     return _fit_phases(model, backbone, train_ds, val_ds,
@@ -141,9 +178,10 @@ def fit_from_scratch(model, backbone, train_ds, val_ds,
 
 
 # %% ../nbs/08_train.ipynb #f46d6603
-def _Backup(backup_dir, train_ds, start, skipped):
-    """`BackupAndRestore` that also resumes the random streams: the model's seed generators (dropout) are saved with each
-    epoch, and the batches of epochs trained before the kill are drawn again so shuffling and augmentation continue in step."""
+def _Backup(backup_dir, train_ds, start, skipped, every=1, end=None):
+    """`BackupAndRestore` that also resumes the random streams: the model's seed generators (dropout) are saved with the
+    weights, and the batches of epochs trained before the kill are drawn again so shuffling and augmentation continue in
+    step. It saves every `every` epochs of the phase and at its last epoch `end` (a resumed run redoes the epochs since)."""
     import keras
     class Backup(keras.callbacks.BackupAndRestore):
         def _seeds(self): return [v for v in self.model.variables if 'seed_generator_state' in v.path]
@@ -158,6 +196,7 @@ def _Backup(backup_dir, train_ds, start, skipped):
                 for _ in train_ds: pass
                 iter(train_ds)
         def on_epoch_end(self, epoch, logs=None):
+            if (epoch + 1 - start) % every and epoch + 1 != end: return
             log = Path(self.backup_dir)/'seeds.json'          # written before the weights: a kill between leaves a spare entry
             states = json.loads(log.read_text()) if log.is_file() else {}
             states[str(epoch + 1)] = [v.numpy().tolist() for v in self._seeds()]

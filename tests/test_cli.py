@@ -13,7 +13,7 @@ def test_version_and_help():
 def test_study_smoke_then_report_and_predict(tmp_path):
     runs, figures = tmp_path/'runs', tmp_path/'figures'
     r = run('livertumor', 'study', '--models', 'EfficientNetLite0,VGG16', '--preset', 'smoke', '--scratch-baseline', '--baselines',
-            '--runs', runs, '--figures', figures)
+            '--runs', runs, '--figures', figures, '--jobs', '2')     # the baselines two at a time
     assert r.returncode == 0, r.stderr[-3000:]
     r0 = r
     m = {d: json.loads((runs/d/'metrics.json').read_text()) for d in ('EfficientNetLite0', 'EfficientNetLite0-scratch', 'VGG16')}
