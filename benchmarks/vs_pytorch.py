@@ -145,7 +145,9 @@ def machine() -> dict:
     from livertumor.train import cpu_info         # numpy and pandas only: TensorFlow is imported by the children
     info = cpu_info()
     import pandas as pd
-    return dict(cpu=info['cpu'], flags=info['cpu_flags'], cores=info['cores'], commit=(git_commit() or {}).get('commit', 'unknown')[:7],
+    git = git_commit() or {}
+    return dict(cpu=info['cpu'], flags=info['cpu_flags'], cores=info['cores'],
+                commit=git.get('commit', 'unknown')[:7] + ('+dirty' if git.get('dirty') else ''),
                 date=pd.Timestamp.now(tz='UTC').strftime('%Y-%m-%d'))
 
 def main():
@@ -189,7 +191,7 @@ def main():
     if a.epochs is not None: print(detail.to_string(index=False)); print('--epochs given: a check of this script, nothing written'); return
     write_text_atomic(HERE/'results'/'vs_pytorch.csv', detail.to_csv(index=False))
     med = detail.groupby(['workload', 'side'], sort=False)[['wall_s', 'test_acc']].median()
-    summary = pd.DataFrame([dict(workload=w, ours_s=med.loc[(w, 'ours'), 'wall_s'], peer_s=med.loc[(w, 'peer'), 'wall_s'],
+    summary = pd.DataFrame([dict(workload=w, ours_s=round(med.loc[(w, 'ours'), 'wall_s'], 3), peer_s=round(med.loc[(w, 'peer'), 'wall_s'], 3),
                                  ratio=round(med.loc[(w, 'ours'), 'wall_s'] / med.loc[(w, 'peer'), 'wall_s'], 3),
                                  ours_acc=med.loc[(w, 'ours'), 'test_acc'], peer_acc=med.loc[(w, 'peer'), 'test_acc'],
                                  **{k: env[k] for k in ('cpu', 'flags', 'commit', 'date')})
