@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_cli.ipynb #1600cb59
 from __future__ import annotations
-import argparse, json, logging, sys, time
+import argparse, json, logging, os, sys, time
 from pathlib import Path
 
 from . import __version__
