@@ -129,6 +129,7 @@ def _fit_phases(model, # classifier from `build_classifier`
     "Train the phases in turn; the joined history with `epoch`, `phase` and `epoch_seconds` columns."
     import keras
     hists, skipped = [], 0
+    check_param('resume_every', resume_every)
     timer = _EpochTimer(max_train_seconds, trained_seconds(backup_dir) if backup_dir else 0.0)
     if best_weights and val_ds is not None:   # one checkpoint for every phase; epochs trained before a kill count
         callbacks = [*callbacks, keras.callbacks.ModelCheckpoint(
