@@ -80,6 +80,8 @@ def run_classical(splits:str|Path, # a deep run's splits.csv: the same patients 
                   size:int=128, seed:int=0,
                   data_source:str='unknown', preset:str='n/a', # recorded as the deep run's
                   data_warnings:list|None=None, # the deep run's cautions about its data (image grouping, a confound), repeated here
+                  suffix:str='', # appended to each run folder's name, e.g. '-fold0of3'
+                  extra:dict|None=None, # more fields for each metrics.json, e.g. a fold's protocol, fold, folds and fold_plan
                  ) -> list[Path]:
     "Fit each baseline on the split's training images and write metrics.json and predictions.csv as a deep run does."
     split = read_splits(splits)
@@ -97,7 +99,7 @@ def run_classical(splits:str|Path, # a deep run's splits.csv: the same patients 
         ev = evaluate_predictions(preds, seed=seed)
         test, train = ev['test']['image'], ev['train']['image']
         seconds = round(time.perf_counter() - t + feature_seconds, 1)   # its features, search and fit
-        run = Path(out)/f'{name}-{features}'
+        run = Path(out)/f'{name}-{features}{suffix}'
         run.mkdir(parents=True, exist_ok=True)
         preds.to_csv(run/'predictions.csv', index=False)
         write_json_atomic(run/'metrics.json', dict(
@@ -110,7 +112,7 @@ def run_classical(splits:str|Path, # a deep run's splits.csv: the same patients 
             train_accuracy=train['accuracy'], test_accuracy=test['accuracy'], test_accuracy_ci=test['accuracy_ci'],
             test_balanced_accuracy=test['balanced_accuracy'], test_balanced_accuracy_ci=test['balanced_accuracy_ci'],
             test_macro_auc=test['macro_auc'], evaluation=ev,
-            train_seconds=seconds, seconds=seconds,
-            **provenance()))
+            train_seconds=seconds, seconds=seconds, temperature=None,
+            **{**provenance(), 'protocol': 'single split', 'fold': None, **(extra or {})}))
         written.append(run)
     return written

@@ -12,10 +12,11 @@ from .core import LiverTumorError, ConfigError, PRESETS, bad_param, nbs_dir, pro
 from .gdc import GDC_API
 
 # %% auto #0
-__all__ = ['STUDY_IMAGE_SIZE', 'train_parameters', 'run_train', 'execute_train', 'finished_run', 'run_report', 'write_readme',
-           'build_parser', 'main']
+__all__ = ['STUDY_FOLDS', 'STUDY_IMAGE_SIZE', 'train_parameters', 'run_train', 'execute_train', 'finished_run', 'run_report',
+           'write_readme', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #5b7f3859
+STUDY_FOLDS = 3         # the study's folds: what the 30-minute main job affords on two CPU cores with the from-scratch baselines
 STUDY_IMAGE_SIZE = 224   # the study's common input side at preset full: InceptionV3 (299) and EfficientNetB7 (600) run at it on CPUs
 
 def _notebook(name:str) -> Path:
@@ -154,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--case-pattern', default='', help='for a --data folder without manifest.csv: a regex on file names whose group (or match) is the patient, e.g. "^(TCGA-..-....)"')
     s.add_argument('--scratch-baseline', action='store_true',
                    help='also train each pre-trained model from scratch (weights none) on the same split and for the same training time, into runs/<model>-scratch')
+    s.add_argument('--folds', type=int, default=STUDY_FOLDS,
+                   help=f'cross-validation by patient: every model (and baseline) on the same K folds, saved once as runs/folds.csv, each patient tested once, '
+                        f'the folds pooled into one row per model (default {STUDY_FOLDS}); 1: one train/validation/test split')
     s.add_argument('--baselines', action='store_true',
                    help='also fit the classical baselines (HOG, PCA; SVM, KNN, Random Forest, Logistic Regression) on the same split, and, with two or more models, their ensemble')
 
@@ -259,6 +263,52 @@ def _one_line(e:BaseException) -> str:
     if type(e).__name__ == 'PapermillExecutionError': return f'{e.ename}: {e.evalue}'.splitlines()[0]
     return (f'{type(e).__name__}: ' + (str(e).splitlines() or [''])[0]).rstrip(': ')
 
+def _fold_plan(a, runs:Path) -> str:
+    "The study's folds.csv in `runs`: made once from the data, preset and seed, reused by every run; another plan there is refused."
+    from livertumor.core import make_config, write_text_atomic
+    from livertumor.data import check_images, load_dataset, make_fold_plan, read_folds, resolve_data, subsample_cases
+    images = check_images(load_dataset(resolve_data(a.data), a.case_pattern))          # the images train.ipynb will see
+    plan = make_fold_plan(subsample_cases(images, make_config(a.preset).max_images_per_class, seed=a.seed), a.folds, seed=a.seed)
+    path = runs/'folds.csv'
+    if path.is_file():
+        old = read_folds(path)[['case_id', 'fold']].sort_values('case_id').reset_index(drop=True)
+        if not old.equals(plan[['case_id', 'fold']].sort_values('case_id').reset_index(drop=True)):
+            raise ConfigError(f'{path} holds another fold plan (other data, --folds, --preset or --seed): give the study another --runs folder, '
+                              'or delete the file to start this one anew.')
+    else: write_text_atomic(path, plan.to_csv(index=False))
+    print(f"fold plan {path}: {len(plan)} cases in {a.folds} folds, " + ', '.join(f'fold {f}: {n} cases' for f, n in plan.fold.value_counts().sort_index().items()), flush=True)
+    return str(path.resolve())
+
+def _cross_validate(a, models:list, runs:Path, step, each) -> list:
+    "Every model (and its from-scratch baseline, and the classical baselines) on every fold of the study's plan, each pooled into runs/<name>."
+    from livertumor.evaluate import pool_folds
+    plan, k = _fold_plan(a, runs), a.folds
+    folds = dict(folds=k, fold_plan=plan)
+    def pooled(name, outs):
+        if any(o is None for o in outs): print(f'{name}: a fold failed, so no pooled row'); return None
+        out = pool_folds(outs, runs/name, seed=a.seed); print(f'{name}, {k} folds pooled: {_summary(out)}', flush=True); return out
+    jobs = [(i, m, f) for i, m in enumerate(models, 1) for f in range(k)]
+    done = each(lambda i, m, f: step(i, m, f'{m}-fold{f}of{k}', fold=f, **folds), jobs)
+    by_model = {m: [o for (_, mm, _), o in zip(jobs, done) if mm == m] for m in models}
+    trained = [p for m, outs in by_model.items() if (p := pooled(m, outs)) is not None]
+    if a.scratch_baseline:
+        for m in (m for m in models if all(by_model[m])):
+            fm = [json.loads((o/'metrics.json').read_text()) for o in by_model[m]]
+            if fm[0]['weights_used'] == 'random': print(f'{m}: no pre-trained weights were used, so that run already is the from-scratch baseline'); continue
+            pooled(f'{m}-scratch', each(lambda f: step(models.index(m) + 1, m, f'{m}-scratch-fold{f}of{k}', weights='none', fold=f,
+                                                       max_train_minutes=fm[f]['train_seconds'] / 60, **folds), [(f,) for f in range(k)]))
+    first = next((outs for outs in by_model.values() if all(outs)), None)
+    if a.baselines and first:
+        from livertumor.classical import run_classical
+        meta, names = json.loads((first[0]/'metrics.json').read_text()), {}
+        for f, o in enumerate(first):                  # the classical baselines on each fold's split, as the deep runs had it
+            for r in run_classical(o/'splits.csv', runs, data_source=meta['data_source'], preset=a.preset, seed=a.seed,
+                                   data_warnings=meta.get('data_warnings'), suffix=f'-fold{f}of{k}',
+                                   extra=dict(protocol='patient CV', fold=f, **folds)):
+                names.setdefault(r.name[:-len(f'-fold{f}of{k}')], []).append(r)
+        for name, outs in names.items(): pooled(name, outs)
+    return trained
+
 def _study(a) -> int:
     "Run the study; the exit status is 1 when a model failed (its error is in runs/<name>.failed.json and the table)."
     from livertumor.core import git_commit, write_json_atomic
@@ -272,6 +322,7 @@ def _study(a) -> int:
     size = STUDY_IMAGE_SIZE if a.image_size is None and a.preset == 'full' else (a.image_size or None)
     runs = Path(a.runs) if a.runs else runs_dir(); t_study, took, failed = time.perf_counter(), {}, []
     if isinstance(a.jobs, bool) or not isinstance(a.jobs, int) or a.jobs < 1: raise bad_param('--jobs', a.jobs, 'a whole number >= 1')
+    if isinstance(a.folds, bool) or not isinstance(a.folds, int) or a.folds < 1: raise bad_param('--folds', a.folds, 'a whole number >= 1 (1: one split)')
     if a.jobs > 1:                              # the kernels papermill starts inherit this: N runs share the cores
         for var in ('TF_NUM_INTRAOP_THREADS', 'OMP_NUM_THREADS'): os.environ.setdefault(var, str(max(1, (os.cpu_count() or 1) // a.jobs)))
 
@@ -311,24 +362,27 @@ def _study(a) -> int:
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(a.jobs) as pool: return list(pool.map(lambda j: fn(*j), jobs))
 
-    shared, trained, first = '', [], len(models)   # the first finished model's splits.csv: every later model, baseline and the ensemble use it
-    for i, m in enumerate(models, 1):        # one at a time until a model has finished: the others take its split
-        out = step(i, m, m, splits='')
-        if out is not None: shared, first = str((out/'splits.csv').resolve()), i; trained.append(out); break
-    for out in each(lambda i, m: step(i, m, m, splits=shared), [(i, m) for i, m in enumerate(models, 1) if i > first]):
-        if out is not None: trained.append(out)
-    if a.scratch_baseline:
-        each(scratch, [(models.index(out.name) + 1, out.name, out) for out in trained])
-    if a.baselines and trained:
-        from livertumor.classical import run_classical
+    if a.folds > 1:
+        trained = _cross_validate(a, models, runs, step, each)
+    else:
+        shared, trained, first = '', [], len(models)   # the first finished model's splits.csv: every later model, baseline and the ensemble use it
+        for i, m in enumerate(models, 1):        # one at a time until a model has finished: the others take its split
+            out = step(i, m, m, splits='')
+            if out is not None: shared, first = str((out/'splits.csv').resolve()), i; trained.append(out); break
+        for out in each(lambda i, m: step(i, m, m, splits=shared), [(i, m) for i, m in enumerate(models, 1) if i > first]):
+            if out is not None: trained.append(out)
+        if a.scratch_baseline:
+            each(scratch, [(models.index(out.name) + 1, out.name, out) for out in trained])
+        if a.baselines and trained:
+            from livertumor.classical import run_classical
+            first = json.loads((trained[0]/'metrics.json').read_text())
+            for r in run_classical(shared, runs, data_source=first['data_source'], preset=a.preset, seed=a.seed,
+                                   data_warnings=first.get('data_warnings')):
+                print(f'{r.name}: {_summary(r)}')
+    if a.baselines and len(trained) >= 2:
         from livertumor.evaluate import ensemble_runs
-        first = json.loads((trained[0]/'metrics.json').read_text())
-        for r in run_classical(shared, runs, data_source=first['data_source'], preset=a.preset, seed=a.seed,
-                               data_warnings=first.get('data_warnings')):
-            print(f'{r.name}: {_summary(r)}')
-        if len(trained) >= 2:
-            e = ensemble_runs(trained, runs/'Ensemble', seed=a.seed)
-            print(f'Ensemble of {len(trained)} models: {_summary(e)}')
+        e = ensemble_runs(trained, runs/'Ensemble', seed=a.seed)
+        print(f'Ensemble of {len(trained)} models: {_summary(e)}')
     print(f'report written to {run_report(runs, a.figures)}')
     print(f'study: {(time.perf_counter() - t_study) / 60:.1f} min; ' + ', '.join(f'{k} {v / 60:.1f} min' for k, v in took.items())
           + (f'; FAILED: {", ".join(failed)}' if failed else ''), flush=True)

@@ -114,6 +114,7 @@ PARAM_RULES = {  # name: (accepts(value), what is expected)
     'test_frac': (lambda v: _number(v) and 0 < v < 1, 'a fraction in (0, 1): a run needs a test set'),
     'splits': _text("'' or the path of a splits.csv written by an earlier run"),
     'folds': (lambda v: not isinstance(v, bool) and (v == 0 or _whole(2)[0](v)), '0 (off) or a whole number > 1'), 'fold': _whole(0),
+    'fold_plan': _text("'' or the path of a folds.csv (case_id, fold) written by `livertumor study`"),
     'external': _text("'' or a dataset folder of other patients"),
     'case_pattern': (lambda v: v == '' or _regex(v), "'' or a regular expression with at most one group, matched to each file name"),
     'augment': (lambda v: _number(v) and 0 <= v <= 2, 'a strength from 0 (off) to 2'), 'class_weight': _choice(('none', 'balanced')),
@@ -155,8 +156,9 @@ class RunConfig:
     val_frac:float=0.1 # fraction of cases held out for validation
     test_frac:float=0.2 # fraction of cases held out for testing
     splits:str='' # a splits.csv of an earlier run: test on exactly its patients
-    folds:int=0 # k-fold cross-validation by case: k > 1 runs fold `fold` of k (no validation split); 0: off
+    folds:int=0 # k-fold cross-validation by case: k > 1 runs fold `fold` of k (validation: val_frac of the other folds' cases); 0: off
     fold:int=0 # which fold, 0 to folds-1
+    fold_plan:str='' # with folds: a folds.csv (case_id, fold) shared by every run of a study; '' draws the plan from the seed
     external:str='' # a dataset folder of other patients, tested on and never trained on
     case_pattern:str='' # for a folder without manifest.csv: a regex on each file name whose match (or group) is the case
     augment:float=1.0 # augmentation strength on training batches: 0 off, 1 the default (see the augment notebook)
@@ -181,6 +183,7 @@ class RunConfig:
         if self.folds and self.fold >= self.folds: raise bad_param('fold', self.fold, f'a whole number from 0 to {self.folds - 1}')
         if not self.folds and self.fold: raise bad_param('fold', self.fold, '0 when folds is 0 (no cross-validation)')
         if self.folds and self.splits: raise bad_param('splits', self.splits, "'' when folds is set: a run takes its split from one or the other")
+        if self.fold_plan and not self.folds: raise bad_param('fold_plan', self.fold_plan, "'' when folds is 0: a fold plan needs folds > 1")
         if not self.out_dir: self.out_dir = str(runs_dir()/(self.model + (f'-fold{self.fold}of{self.folds}' if self.folds else '')))
 
     def to_dict(self) -> dict: return asdict(self)

@@ -19,8 +19,8 @@ from .synthetic import ensure_synthetic
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'TIFF_SUFFIXES', 'SHUFFLE_BUFFER', 'load_dataset', 'dataset_warnings', 'check_images',
            'resolve_data', 'subsample_cases', 'split_leaks', 'check_no_case_leak', 'split_by_case', 'read_splits',
-           'leak_check', 'split_from_file', 'kfold_by_case', 'class_weights', 'load_external', 'tile_dataset',
-           'make_tf_dataset', 'as_tfds']
+           'leak_check', 'split_from_file', 'class_weights', 'check_fold_plan', 'make_fold_plan', 'read_folds',
+           'fold_split', 'load_external', 'tile_dataset', 'make_tf_dataset', 'as_tfds']
 
 # %% ../nbs/05_data.ipynb #77bc2a60
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
@@ -208,25 +208,82 @@ def split_from_file(df:pd.DataFrame, # images to split
         raise DataError(f"splits file {path} leaves class(es) {', '.join(absent)} out of the test split: their accuracy could not be measured.")
     return out
 
-def kfold_by_case(df:pd.DataFrame, k:int=5, seed:int=0) -> list[pd.DataFrame]:
-    "`k` copies of `df`, each with whole cases in `split` = train or test, stratified by class."
-    from sklearn.model_selection import StratifiedGroupKFold
-    check_whole('k', k, 2)
-    counts = df.groupby('label').case_id.nunique()
-    if (counts < k).any():
-        raise DataError(f"class '{counts.idxmin()}' has {counts.min()} case(s): fewer than the {k} folds asked for.")
-    folds = []
-    for tr, te in StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(df, df.label, df.case_id):
-        split = np.where(np.isin(np.arange(len(df)), te), 'test', 'train')
-        f = df.assign(split=split); f.attrs = dict(df.attrs); check_no_case_leak(f); folds.append(f)
-    return folds
-
 def class_weights(df:pd.DataFrame) -> dict:
     "Keras `class_weight`: {class index: n / (classes × n_class)} over the classes present in `df`."
     from sklearn.utils.class_weight import compute_class_weight
     present = np.array(sorted(set(df.label)))
     w = compute_class_weight('balanced', classes=present, y=df.label.values)
     return {CLASSES.index(c): float(v) for c, v in zip(present, w)}
+
+# %% ../nbs/05_data.ipynb #79ac6812
+def check_fold_plan(plan:pd.DataFrame, # case_id and fold columns
+                    df:pd.DataFrame|None=None, # the images the plan is for: every case planned, none extra
+                    folds:int|None=None, # the number of folds it must have; None: 1 + its largest fold
+                    source:str='fold plan', # the file's name, for messages
+                   ) -> pd.DataFrame:
+    "`plan` with one row per case, or `DataError` naming the first case or fold that is wrong."
+    if not {'case_id', 'fold'} <= set(plan.columns): raise DataError(f"{source} needs the columns case_id and fold (has {', '.join(map(str, plan.columns))}).")
+    fold = pd.to_numeric(plan.fold, errors='coerce')
+    if fold.isna().any() or (fold % 1 != 0).any():
+        raise DataError(f"{source}: fold {plan.fold[fold.isna() | (fold % 1 != 0)].iloc[0]!r} of case {plan.case_id[fold.isna() | (fold % 1 != 0)].iloc[0]} is not a whole number.")
+    plan = plan.assign(case_id=plan.case_id.astype(str), fold=fold.astype(int))
+    twice = plan.groupby('case_id').fold.unique().loc[lambda s: s.map(len) > 1]
+    if len(twice): raise DataError(f"{source}: case {twice.index[0]} is in folds {' and '.join(map(str, sorted(twice.iloc[0])))}: a patient belongs to one fold.")
+    plan = plan.drop_duplicates('case_id').reset_index(drop=True)
+    k = folds or int(plan.fold.max()) + 1
+    if bad := sorted(set(plan.fold) - set(range(k))): raise DataError(f"{source}: fold {bad[0]} does not exist: {k} folds are numbered 0 to {k - 1}.")
+    if empty := sorted(set(range(k)) - set(plan.fold)): raise DataError(f"{source}: fold {empty[0]} of {k} has no case.")
+    if df is not None:
+        data = set(df.case_id.astype(str))
+        if missing := sorted(data - set(plan.case_id)):
+            raise DataError(f"{source} leaves out {len(missing)} case(s) of the data, first {missing[0]}: every patient must be in one fold.")
+        if extra := sorted(set(plan.case_id) - data):
+            raise DataError(f"{source} has {len(extra)} case(s) the data does not have, first {extra[0]}: it was made for other data.")
+    return plan
+
+def make_fold_plan(df:pd.DataFrame, # images with label and case_id
+                   k:int=5, # folds
+                   seed:int=0, # draws the assignment
+                  ) -> pd.DataFrame:
+    "One fold (0 to k−1) per case, whole cases stratified by class: columns case_id, fold and the case's labels."
+    from sklearn.model_selection import StratifiedGroupKFold
+    check_whole('folds', k, 2)
+    counts = df.groupby('label').case_id.nunique()
+    if (counts < k).any():
+        raise DataError(f"{k} folds need at least {k} cases in every class to test each class in every fold; "
+                        + ', '.join(f'{c} has {n}' for c, n in counts.items()) + f": ask for at most {counts.min()} folds.")
+    fold = np.zeros(len(df), int)
+    for f, (_, test) in enumerate(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(df, df.label, df.case_id)): fold[test] = f
+    plan = (df.assign(case_id=df.case_id.astype(str), fold=fold).groupby('case_id', sort=True)
+              .agg(fold=('fold', 'first'), labels=('label', lambda s: '+'.join(sorted(set(s))))).reset_index())
+    return check_fold_plan(plan, df, k)
+
+def read_folds(path:str|Path) -> pd.DataFrame:
+    "A `folds.csv` (case_id, fold), checked by `check_fold_plan`, or `DataError` naming the file."
+    return check_fold_plan(read_table(path, ('case_id', 'fold'), 'folds file'), source=f'folds file {path}')
+
+def fold_split(df:pd.DataFrame, # images to split
+               plan:pd.DataFrame, # from `make_fold_plan` or `read_folds`
+               fold:int, # the fold tested: 0 to k−1
+               folds:int|None=None, # k, checked against the plan; None: the plan's
+               val_frac:float=0.1, # share of each class's other cases held out for validation
+               seed:int=0,
+              ) -> pd.DataFrame:
+    "`df` with `split`: the fold's cases test, a `val_frac` share of the others val (per class), the rest train."
+    plan = check_fold_plan(plan, df, folds)
+    k = folds or int(plan.fold.max()) + 1
+    if not 0 <= fold < k: raise bad_param('fold', fold, f'a whole number from 0 to {k - 1}')
+    test = set(plan.case_id[plan.fold == fold])
+    labels_of = df.groupby(df.case_id.astype(str)).label.agg(lambda s: tuple(sorted(set(s))))
+    split, rng = {c: 'test' for c in test}, np.random.default_rng([seed, fold])
+    rest = labels_of[~labels_of.index.isin(test)]
+    for stratum in sorted(rest.unique()):
+        cases = rng.permutation(sorted(rest.index[rest == stratum]))
+        n_val = max(1, round(len(cases) * val_frac)) if val_frac and len(cases) >= 3 else 0
+        split.update({c: 'val' for c in cases[:n_val]}); split.update({c: 'train' for c in cases[n_val:]})
+    out = df.assign(split=df.case_id.astype(str).map(split)); out.attrs = dict(df.attrs)
+    check_no_case_leak(out)
+    return out
 
 # %% ../nbs/05_data.ipynb #78f0fd43
 def load_external(root:str|Path, # dataset folder of other patients

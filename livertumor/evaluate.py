@@ -12,13 +12,17 @@ import pandas as pd
 
 from .core import (CLASSES, CLASS_TITLES, REQUIRED_ACCURACY, DataError, bad_param, check_whole, write_json_atomic,
                              write_text_atomic)
+from .stats import (accuracy, balanced_accuracy, case_resamples, percentile_interval, paired_bootstrap, mcnemar_exact,
+                              holm)
+from .calibration import MAX_ECE, apply_temperature, calibration_metrics, plot_reliability
 
 # %% auto #0
-__all__ = ['MAX_GAP', 'MAX_CI_WIDTH', 'FIGURES', 'predict_split', 'accuracy', 'balanced_accuracy', 'classification_metrics',
-           'bootstrap_ci', 'aggregate_predictions', 'predictions_frame', 'evaluate_predictions', 'figure_caption',
-           'add_caption', 'plot_learning_curves', 'plot_confusion', 'plot_roc', 'sample_grid', 'review_flags',
-           'interval_overlaps', 'ensemble_runs', 'collect_runs', 'sort_runs', 'results_table', 'markdown_table',
-           'write_results', 'run_figures', 'save_for_inference', 'load_for_inference']
+__all__ = ['MAX_GAP', 'MAX_CI_WIDTH', 'FIGURES', 'predict_split', 'classification_metrics', 'bootstrap_ci',
+           'aggregate_predictions', 'predictions_frame', 'calibrate_predictions', 'evaluate_predictions',
+           'figure_caption', 'add_caption', 'plot_learning_curves', 'plot_confusion', 'plot_roc', 'sample_grid',
+           'review_flags', 'ensemble_runs', 'pool_folds', 'collect_runs', 'sort_runs', 'results_table',
+           'markdown_table', 'write_results', 'run_label', 'compare_runs', 'comparison_table', 'run_figures',
+           'save_for_inference', 'load_for_inference']
 
 # %% ../nbs/09_evaluate.ipynb #1d145741
 def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -27,15 +31,6 @@ def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
     for x, y in ds:
         ys.append(np.asarray(y)); ps.append(np.asarray(model(x, training=False), dtype='float32'))
     return np.concatenate(ys), np.concatenate(ps)
-
-def accuracy(y_true, probs) -> float:
-    "Fraction of examples whose most probable class is the true one."
-    return float(np.mean(np.asarray(probs).argmax(1) == np.asarray(y_true)))
-
-def balanced_accuracy(y_true, probs) -> float:
-    "Mean recall over the classes present in `y_true` (scikit-learn's `balanced_accuracy_score`, without its per-call overhead)."
-    y_true, pred = np.asarray(y_true), np.asarray(probs).argmax(1)
-    return float(np.mean([np.mean(pred[y_true == c] == c) for c in np.unique(y_true)]))
 
 # %% ../nbs/09_evaluate.ipynb #9c0945d1
 def classification_metrics(y_true, # true class indices
@@ -65,31 +60,29 @@ def bootstrap_ci(y_true, # true class indices
                  seed:int=0,
                 ) -> tuple[float, float]:
     "Percentile interval of `metric` over `n_boot` resamples of whole cases, drawn with replacement."
-    check_whole('n_boot', n_boot, 1000)
-    if not 0 < level < 1: raise bad_param('level', level, 'a number between 0 and 1')
     y_true, probs, case_ids = np.asarray(y_true), np.asarray(probs), np.asarray(case_ids)
     if not len(y_true) == len(probs) == len(case_ids) > 0:
         raise DataError(f'bootstrap_ci needs one label, one row of probabilities and one case per example '
                         f'(got {len(y_true)}, {len(probs)} and {len(case_ids)})')
-    rows = [np.flatnonzero(case_ids == c) for c in np.unique(case_ids)]
-    rng = np.random.default_rng(seed)
-    stats = [metric(y_true[i], probs[i]) for i in
-             (np.concatenate([rows[j] for j in rng.integers(0, len(rows), len(rows))]) for _ in range(n_boot))]
-    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2], method='inverted_cdf')
-    return float(lo), float(hi)
+    return percentile_interval([metric(y_true[i], probs[i]) for i in case_resamples(case_ids, n_boot, seed)], level)
 
 # %% ../nbs/09_evaluate.ipynb #0f649afe
+def _group_keys(df:pd.DataFrame, by:str) -> pd.Series:
+    "Each row's group: its `by` value; for `case_id` the specimen, case and class, so a matched patient's tumour and normal tissue are scored apart."
+    keys = df[by].astype(str)
+    return keys + ' · ' + df.label.astype(str) if by == 'case_id' else keys
+
 def aggregate_predictions(df:pd.DataFrame, # rows in prediction order, with label and `by` columns
                           probs:np.ndarray, # N × classes
                           by:str='image_id', # or 'case_id'
                           how:str='mean', # 'mean' probability or majority 'vote'
                          ) -> tuple[np.ndarray, np.ndarray]:
-    "True labels and aggregated probabilities (one-hot for votes) per group of `by`."
+    "True labels and aggregated probabilities (one-hot for votes) per group of `by` (for `case_id`: per case and class), in sorted group order."
     if how not in ('mean', 'vote'): raise bad_param('how', how, "'mean' or 'vote'")
     if len(df) != len(probs): raise ValueError(f'{len(df)} rows but {len(probs)} predictions')
     probs = np.asarray(probs, dtype='float32')
     y = np.array([CLASSES.index(l) for l in df.label])
-    keys = df[by].astype(str).values
+    keys = _group_keys(df, by).values
     groups = pd.Series(range(len(df))).groupby(keys, sort=True).apply(list)
     ys, ps = [], []
     for idx in groups:
@@ -110,26 +103,42 @@ def predictions_frame(df:pd.DataFrame, # the split's rows, in prediction order
     keep = [c for c in ('path', 'case_id', 'image_id', 'label', 'split') if c in df]
     return df[keep].reset_index(drop=True).assign(**{f'p_{c}': np.asarray(probs, 'float64')[:, i] for i, c in enumerate(CLASSES)})
 
+def calibrate_predictions(preds:pd.DataFrame, # from `predictions_frame`
+                          temperature:float|None, # from `fit_temperature`; None leaves them as they are
+                         ) -> pd.DataFrame:
+    "`preds` with every `p_<class>` column divided by `temperature` in log space and renormalised."
+    cols = [f'p_{c}' for c in CLASSES]
+    if temperature is None: return preds.copy()
+    return preds.assign(**dict(zip(cols, apply_temperature(preds[cols].values, temperature).T)))
+
 def evaluate_predictions(preds:pd.DataFrame, # from `predictions_frame`, one or more splits
                          tiles:bool=False, # rows are tiles of source images (`image_id`)
-                         n_boot:int=2000, seed:int=0) -> dict:
-    "{split: {level: metrics with accuracy_ci and balanced_accuracy_ci}}, levels tile/image/case as the data has them."
+                         n_boot:int=2000, seed:int=0,
+                         calibrated:pd.DataFrame|None=None, # `preds` after temperature scaling (`calibrate_predictions`), if fitted
+                        ) -> dict:
+    "{split: {level: metrics}}, levels tile/image/case(specimen) as the data has them; intervals by case; calibration off the train split."
     cols = [f'p_{c}' for c in CLASSES]
-    out = {}
-    for split, d in preds.groupby('split', sort=False):
-        levels = {('tile' if tiles else 'image'): (np.array([CLASSES.index(l) for l in d.label]), d[cols].values, d.case_id.values)}
+    def levels(d):
+        y = np.array([CLASSES.index(l) for l in d.label])
+        out = {('tile' if tiles else 'image'): (y, d[cols].values, d.case_id.values)}
         if tiles:
             y, p = aggregate_predictions(d, d[cols].values, 'image_id')
-            levels['image'] = (y, p, d.groupby(d.image_id.astype(str), sort=True).case_id.first().values)
+            out['image'] = (y, p, d.groupby(_group_keys(d, 'image_id'), sort=True).case_id.first().values)
         y, p = aggregate_predictions(d, d[cols].values, 'case_id')
-        levels['case'] = (y, p, np.sort(d.case_id.astype(str).unique()))
-        out[split] = {}
-        for level, (y, p, cases) in levels.items():
+        out['case'] = (y, p, d.groupby(_group_keys(d, 'case_id'), sort=True).case_id.first().values)
+        return out
+    out = {}
+    for split, d in preds.groupby('split', sort=False):
+        out[split], after = {}, levels(calibrated.loc[d.index]) if calibrated is not None and split != 'train' else {}
+        for level, (y, p, cases) in levels(d).items():
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore', UserWarning)       # a resample may lack a class: balanced accuracy warns
-                out[split][level] = dict(classification_metrics(y, p), n=len(y), n_cases=int(len(set(cases))),
-                                         accuracy_ci=bootstrap_ci(y, p, cases, n_boot=n_boot, seed=seed),
-                                         balanced_accuracy_ci=bootstrap_ci(y, p, cases, balanced_accuracy, n_boot=n_boot, seed=seed))
+                m = out[split][level] = dict(classification_metrics(y, p), n=len(y), n_cases=int(len(set(cases))),
+                                             accuracy_ci=bootstrap_ci(y, p, cases, n_boot=n_boot, seed=seed),
+                                             balanced_accuracy_ci=bootstrap_ci(y, p, cases, balanced_accuracy, n_boot=n_boot, seed=seed))
+            if split != 'train':                                    # calibration of the probabilities as the model gave them, then after temperature
+                m['calibration'] = calibration_metrics(y, p, cases, n_boot=n_boot, seed=seed)
+                if level in after: m['calibration_after_temperature'] = calibration_metrics(*after[level], n_boot=n_boot, seed=seed)
     return out
 
 # %% ../nbs/09_evaluate.ipynb #c4f1a001
@@ -151,6 +160,13 @@ def _stale(git, head) -> bool:
 def _read_predictions(path) -> pd.DataFrame:
     "A run's predictions.csv, case and image ids read as text."
     return pd.read_csv(path, dtype={'case_id': str, 'image_id': str})
+
+def _test_rows(run_dir) -> pd.DataFrame:
+    "A run's test predictions, in path order."
+    f = Path(run_dir)/'predictions.csv'
+    if not f.is_file(): raise DataError(f'run {run_dir} has no predictions.csv: it cannot be compared.')
+    p = _read_predictions(f)
+    return p[p.split == 'test'].sort_values('path', kind='stable').reset_index(drop=True)
 
 def _is_synthetic(meta:dict) -> bool:
     return (_known(meta.get('synthetic_data')) and bool(meta['synthetic_data'])) or meta.get('data_source') == 'synthetic'
@@ -277,6 +293,8 @@ def review_flags(train_accuracy:float, test_accuracy:float,
                  test_ci:tuple|None=None, # the 95% interval by case, if known
                  n_test_cases:int|None=None,
                  leak_check:str|None=None, # the run's case_leak_check
+                 ece:float|None=None, # expected calibration error of the probabilities the run reports
+                 skipped:int=0, # images left out as unreadable
                 ) -> list[str]:
     "What a reviewer would question in one results row, each with its likely causes; empty when nothing stands out."
     cases = f'{n_test_cases} test cases' if n_test_cases else 'a small test set'
@@ -289,24 +307,18 @@ def review_flags(train_accuracy:float, test_accuracy:float,
         flags.append(f'train–test gap {train_accuracy - test_accuracy:.0%}: overfitting or a shift between splits')
     if test_ci is not None and test_ci[1] - test_ci[0] > MAX_CI_WIDTH:
         flags.append(f'95% CI {test_ci[1] - test_ci[0]:.0%} wide: too few test cases to rank models')
+    if ece is not None and ece > MAX_ECE: flags.append(f'poorly calibrated: ECE {ece:.1%} > {MAX_ECE:.0%}')
+    if skipped: flags.append(f'{skipped} unreadable image(s) skipped')
     return flags
-
-# %% ../nbs/09_evaluate.ipynb #96372870
-def interval_overlaps(runs:pd.DataFrame) -> pd.DataFrame:
-    "Every pair of runs with a test interval (`test_accuracy_ci`): their names, intervals, and whether they overlap."
-    if 'test_accuracy_ci' not in runs: return pd.DataFrame(columns=['a', 'b', 'ci_a', 'ci_b', 'overlap'])
-    have = [(Path(r['run_dir']).name, tuple(r['test_accuracy_ci'])) for r in runs.to_dict('records')
-            if isinstance(r.get('test_accuracy_ci'), (list, tuple))]
-    rows = [dict(a=a, b=b, ci_a=ca, ci_b=cb, overlap=ca[0] <= cb[1] and cb[0] <= ca[1])
-            for i, (a, ca) in enumerate(have) for b, cb in have[i + 1:]]
-    return pd.DataFrame(rows, columns=['a', 'b', 'ci_a', 'ci_b', 'overlap'])
 
 # %% ../nbs/09_evaluate.ipynb #107300db
 def ensemble_runs(run_dirs:list, # finished runs, each with predictions.csv and metrics.json
                   out:str|Path, # the ensemble's run folder
                   seed:int=0) -> Path:
     "Average the members' predicted probabilities on their identical test split, and score it like a run."
+    import time
     from livertumor.core import provenance
+    t0 = time.perf_counter()
     if len(run_dirs) < 2: raise bad_param('run_dirs', [str(r) for r in run_dirs], 'at least two finished runs')
     cols = [f'p_{c}' for c in CLASSES]
     preds, metas = [], []
@@ -323,7 +335,9 @@ def ensemble_runs(run_dirs:list, # finished runs, each with predictions.csv and 
     both = pd.concat(preds).groupby(['split', 'path'], sort=False)
     avg = both[cols].mean().join(both[['case_id', 'image_id', 'label']].first()).join(both.size().rename('members'))
     avg = avg[avg.members == len(preds)].reset_index()[['path', 'case_id', 'image_id', 'label', 'split', *cols]]
-    ev = evaluate_predictions(avg, seed=seed)
+    n_boot = 2000
+    ev = evaluate_predictions(avg, n_boot=n_boot, seed=seed)
+    leaks = [f"{r}: {m.get('case_leak_check', 'not recorded')}" for r, m in zip(run_dirs, metas) if m.get('case_leak_check') != 'passed']
     test = ev['test']['image']
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     avg.to_csv(out/'predictions.csv', index=False)
@@ -336,20 +350,80 @@ def ensemble_runs(run_dirs:list, # finished runs, each with predictions.csv and 
         train_accuracy=ev['train']['image']['accuracy'] if 'train' in ev else float('nan'), test_accuracy=test['accuracy'],
         test_accuracy_ci=test['accuracy_ci'], test_balanced_accuracy=test['balanced_accuracy'],
         test_balanced_accuracy_ci=test['balanced_accuracy_ci'], test_macro_auc=test['macro_auc'], evaluation=ev,
-        seconds=0.0, **provenance()))
+        case_leak_check='passed' if not leaks else 'failed: ' + '; '.join(leaks),
+        member_commits={str(r): (m.get('git') or {}).get('commit', 'unknown') for r, m in zip(run_dirs, metas)},
+        protocol=metas[0].get('protocol', 'single split'), folds=metas[0].get('folds'),
+        ci_method=f'95% percentile bootstrap, {n_boot} resamples of whole cases', seconds=round(time.perf_counter() - t0, 1), **provenance()))
+    return out
+
+# %% ../nbs/09_evaluate.ipynb #76100fd4
+def pool_folds(fold_dirs:list, # the k finished fold runs of one model, from one fold plan
+               out:str|Path, # the pooled run folder
+               n_boot:int=2000, seed:int=0) -> Path:
+    "Write the out-of-fold test predictions of `fold_dirs` as one run, scored over every patient, with each fold's accuracy kept."
+    from livertumor.core import provenance
+    metas = [json.loads((Path(r)/'metrics.json').read_text()) for r in fold_dirs]
+    k = metas[0].get('folds')
+    if not k or sorted(m.get('fold', -1) for m in metas) != list(range(k)):
+        raise DataError(f"pooling needs the {k or 'k'} folds of one cross-validation, each once (got folds "
+                        f"{', '.join(str(m.get('fold')) for m in metas)} of {', '.join(sorted({str(m.get('folds')) for m in metas}))}).")
+    for r, m in zip(fold_dirs[1:], metas[1:]):
+        for f in ('model', 'weights_used', 'recipe', 'folds', 'fold_plan'):
+            if m.get(f) != metas[0].get(f): raise DataError(f"fold run {r} differs from {fold_dirs[0]} in {f} ({m.get(f)!r} against {metas[0].get(f)!r}): pool the folds of one model and plan.")
+    tests = [_test_rows(r).assign(fold=m['fold']) for r, m in zip(fold_dirs, metas)]
+    pooled = pd.concat(tests, ignore_index=True)
+    if (twice := pooled.groupby('case_id').fold.nunique().loc[lambda s: s > 1]).size:
+        raise DataError(f'case {twice.index[0]} is tested in more than one fold: the fold runs were not made from one plan.')
+    calibrated = (pd.concat([calibrate_predictions(t, m.get('temperature')) for t, m in zip(tests, metas)], ignore_index=True)
+                  if any(m.get('temperature') for m in metas) else None)       # a fold without a temperature keeps its probabilities
+    tiles = bool((metas[0].get('image_level') or {}).get('tiles'))
+    ev = evaluate_predictions(pooled, tiles=tiles, n_boot=n_boot, seed=seed, calibrated=calibrated)['test']
+    test = ev['tile' if tiles else 'image']
+    fold_acc = [m['test_accuracy'] for m in metas]
+    leaks = [f"{r}: {m.get('case_leak_check')}" for r, m in zip(fold_dirs, metas) if m.get('case_leak_check') != 'passed']
+    commits = sorted({(m.get('git') or {}).get('commit', 'unknown') for m in metas})
+    keep = ('model', 'kind', 'weights_requested', 'weights_used', 'weights_origin', 'weights_source', 'recipe', 'data_source',
+            'synthetic_data', 'data_path', 'split_grouping', 'confound', 'preset', 'seed', 'image_size', 'precision', 'xla', 'cpu',
+            'cpu_flags', 'fold_plan', 'folds', 'features', 'image_level')
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    pooled.to_csv(out/'predictions.csv', index=False)
+    import matplotlib.pyplot as plt
+    cols, y = [f'p_{c}' for c in CLASSES], [CLASSES.index(l) for l in pooled.label]
+    fig = plot_reliability(y, pooled[cols].values, f"Reliability, every patient out of fold · {_title(metas[0]['model'], metas[0]['weights_used'], _is_synthetic(metas[0]))}",
+                           probs_calibrated=None if calibrated is None else calibrated[cols].values)
+    fig.savefig(out/'reliability.png', dpi=110); plt.close(fig)
+    write_json_atomic(out/'metrics.json', dict(
+        {f: metas[0][f] for f in keep if f in metas[0]}, protocol='patient CV', pooled=True, fold=None,
+        fold_runs=[str(r) for r in fold_dirs], fold_test_accuracy=fold_acc, fold_test_accuracy_mean=float(np.mean(fold_acc)),
+        fold_test_accuracy_sd=float(np.std(fold_acc, ddof=1)) if k > 1 else 0.0, fold_temperatures=[m.get('temperature') for m in metas],
+        data_warnings=list(dict.fromkeys(w for m in metas for w in m.get('data_warnings') or []))
+                      + ([f"folds made at {len(commits)} commits: {', '.join(c[:7] for c in commits)}"] if len(commits) > 1 else []),
+        skipped_images=sum(len(m.get('skipped_images') or []) for m in metas[:1]),
+        n_test=test['n'], n_cases=dict(test=ev['case']['n_cases']), case_leak_check='passed' if not leaks else 'failed: ' + '; '.join(leaks),
+        train_accuracy=float(np.mean([m['train_accuracy'] for m in metas])), test_accuracy=test['accuracy'],
+        test_accuracy_ci=test['accuracy_ci'], test_balanced_accuracy=test['balanced_accuracy'],
+        test_balanced_accuracy_ci=test['balanced_accuracy_ci'], test_macro_auc=test['macro_auc'],
+        test_calibration=test['calibration'], test_calibration_after_temperature=test.get('calibration_after_temperature'),
+        evaluation=dict(test=ev), ci_method=f'95% percentile bootstrap, {n_boot} resamples of whole cases',
+        epochs_trained=float(np.mean([m.get('epochs_trained', np.nan) for m in metas])),
+        train_seconds=round(sum(m.get('train_seconds') or 0 for m in metas), 1), seconds=round(sum(m.get('seconds') or 0 for m in metas), 1),
+        **{**provenance(), 'git': metas[0].get('git')}))
     return out
 
 # %% ../nbs/09_evaluate.ipynb #1724f53c
 def collect_runs(runs_dir:str|Path, # folder of run folders
+                 folds:bool=False, # also the runs of single folds that a pooled run holds (the pooled run is the table's row)
                 ) -> pd.DataFrame:
     "One row per finished run (a sub-folder with metrics.json), and per failed one (`<name>.failed.json`, accuracies NaN)."
-    rows = []
+    rows, pooled = [], set()
     for f in sorted(Path(runs_dir).glob('*/metrics.json')):
         try: m = json.loads(f.read_text())
         except json.JSONDecodeError as e: raise DataError(f"run file {f} is not valid JSON: {e}.") from None
         missing = {'model', 'train_accuracy', 'test_accuracy', 'weights_used'} - set(m)
         if missing: raise DataError(f"run file {f} lacks {', '.join(sorted(missing))}.")
+        pooled |= {Path(r).name for r in m.get('fold_runs') or []}
         rows.append({**m, 'run_dir': str(f.parent)})
+    if not folds: rows = [r for r in rows if Path(r['run_dir']).name not in pooled]     # a fold of a cross-validation: its pool is the row
     for f in sorted(Path(runs_dir).glob('*.failed.json')):     # `livertumor study` records a model whose notebook failed
         name = f.name[:-len('.failed.json')]
         if (f.parent/name/'metrics.json').is_file(): continue   # it has finished since
@@ -372,37 +446,73 @@ def _row_flags(r:dict) -> str:
     "The data warnings a run recorded, then `review_flags` of its metrics, fields an older run lacks left out."
     if isinstance(r.get('failed'), str): return f"FAILED: {r['failed']}"
     ci, n, leak = r.get('test_accuracy_ci'), r.get('n_cases'), r.get('case_leak_check')
+    cal = _reported_calibration(r)
+    skipped = r.get('skipped_images')
+    skipped = len(skipped) if isinstance(skipped, list) else (int(skipped) if _known(skipped) else 0)
     warned = r.get('data_warnings')
     data = [w.split('. ')[0] for w in warned] if isinstance(warned, list) else []   # image-level grouping, a preparation confound
     return '; '.join(data + review_flags(r['train_accuracy'], r['test_accuracy'], tuple(ci) if isinstance(ci, (list, tuple)) else None,
-                                         n.get('test') if isinstance(n, dict) else None, leak if isinstance(leak, str) else None))
+                                         n.get('test') if isinstance(n, dict) else None, leak if isinstance(leak, str) else None,
+                                         cal['ece'] if cal else None, skipped))
+
+def _reported_calibration(r:dict) -> dict|None:
+    "The test calibration of the probabilities a run reports: after temperature scaling where it has a temperature."
+    after, before = r.get('test_calibration_after_temperature'), r.get('test_calibration')
+    return after if isinstance(after, dict) else before if isinstance(before, dict) else None
+
+def _protocol(r:dict) -> str:
+    p = r.get('protocol') if isinstance(r.get('protocol'), str) else 'single split'
+    if p == 'patient CV' and _known(r.get('fold')): return f"fold {int(r['fold'])} of {int(r['folds'])} (patient CV)"
+    return f"{p}, {int(r['folds'])} folds" if p == 'patient CV' and _known(r.get('folds')) else p
+
+def _ece(r:dict) -> str:
+    b, a = r.get('test_calibration'), r.get('test_calibration_after_temperature')
+    if not isinstance(b, dict): return 'n/a'
+    return f"{b['ece']:.3f}" + (f" → {a['ece']:.3f}" if isinstance(a, dict) else '')
+
+def _fold_spread(r:dict) -> str:
+    acc = r.get('fold_test_accuracy')
+    return f"{100 * np.mean(acc):.1f}% ± {100 * np.std(acc, ddof=1):.1f}" if isinstance(acc, list) and len(acc) > 1 else 'n/a'
+
+def _cpu_kind(r:dict) -> str:
+    "The CPU a run was made on, with the bf16 features that change its numbers: 'Intel Xeon (AMX)', 'AMD EPYC (AVX-512 BF16)', '… (AVX2)'."
+    name, flags = r.get('cpu'), r.get('cpu_flags')
+    if not isinstance(name, str): return 'n/a'
+    flags = flags.split() if isinstance(flags, str) else []
+    kind = 'AMX' if 'amx_bf16' in flags else 'AVX-512 BF16' if 'avx512_bf16' in flags else 'AVX2' if 'avx2' in flags else ''
+    short = ' '.join(w for w in name.replace('(R)', '').replace('(TM)', '').split() if w not in ('Processor', 'CPU')).split('@')[0].strip()
+    return f'{short} ({kind})' if kind else short
 
 def results_table(runs:pd.DataFrame, # from `collect_runs`
                   head:str|None=None, # the checkout's commit: a run made at another one is marked ' (stale)'
                  ) -> pd.DataFrame:
     "The seed's table (Model, Train/Test/Required Accuracy) plus weights and their source, recipe, data, test size, the test interval by case, balanced accuracy, macro AUC, epochs, training and run time, and commit (stale ones marked)."
-    cols = ['Model', 'Kind', 'Weights', 'Weights source', 'Recipe', 'Data', 'Preset', 'Test images', 'Test cases', 'Train Accuracy',
-            'Test Accuracy', 'Test 95% CI (by case)', 'Balanced accuracy', 'Macro AUC', 'Flags', 'Required Accuracy', 'Meets target',
-            'Epochs', 'Train minutes', 'Minutes', 'Commit']
+    cols = ['Model', 'Kind', 'Weights', 'Weights source', 'Recipe', 'Data', 'Protocol', 'Preset', 'Test images', 'Test cases', 'Train Accuracy',
+            'Test Accuracy', 'Test 95% CI (by case)', 'Fold accuracy (mean ± SD)', 'Balanced accuracy', 'Macro AUC', 'ECE (→ after temperature)',
+            'Flags', 'Required Accuracy', 'Meets target', 'Epochs', 'Train minutes', 'Minutes', 'CPU', 'Precision', 'Commit']
     if runs.empty: return pd.DataFrame(columns=cols)
     runs = sort_runs(runs).reset_index(drop=True)
-    pct = lambda v: 'failed' if pd.isna(v) else f'{100 * v:.2f}%'
-    known = lambda f: (lambda v: f(v) if _known(v) else 'n/a')
     def get(key, default='unknown'):
         if key not in runs: return pd.Series([default] * len(runs), index=runs.index)
         return runs[key] if default is None else runs[key].fillna(default)
+    failed = get('failed', None).map(lambda v: isinstance(v, str)) if 'failed' in runs else pd.Series(False, index=runs.index)
+    pct = lambda v: 'n/a' if pd.isna(v) else f'{100 * v:.2f}%'
+    known = lambda f: (lambda v: f(v) if _known(v) else 'n/a')
     t = pd.DataFrame({'Model': runs.model, 'Kind': get('kind', 'deep'), 'Weights': runs.weights_used, 'Weights source': get('weights_origin'),
-                      'Recipe': get('recipe'), 'Data': get('data_source'), 'Preset': get('preset'), 'Test images': get('n_test', None).map(known(int)),
+                      'Recipe': get('recipe'), 'Data': get('data_source'), 'Protocol': [_protocol(r) for r in runs.to_dict('records')], 'Preset': get('preset'), 'Test images': get('n_test', None).map(known(int)),
                       'Test cases': get('n_cases', None).map(known(lambda n: n['test'])),
-                      'Train Accuracy': runs.train_accuracy.map(pct), 'Test Accuracy': runs.test_accuracy.map(pct),
+                      'Train Accuracy': np.where(failed, 'failed', runs.train_accuracy.map(pct)), 'Test Accuracy': np.where(failed, 'failed', runs.test_accuracy.map(pct)),
                       'Test 95% CI (by case)': get('test_accuracy_ci', None).map(known(lambda c: f'{pct(c[0])} to {pct(c[1])}')),
                       'Balanced accuracy': get('test_balanced_accuracy', None).map(known(pct)),
+                      'Fold accuracy (mean ± SD)': [_fold_spread(r) for r in runs.to_dict('records')],
                       'Macro AUC': get('test_macro_auc', None).map(known(lambda a: f'{a:.3f}')),
+                      'ECE (→ after temperature)': [_ece(r) for r in runs.to_dict('records')],
                       'Flags': [_row_flags(r) for r in runs.to_dict('records')],
                       'Required Accuracy': pct(REQUIRED_ACCURACY),
                       'Meets target': np.where(runs.test_accuracy >= REQUIRED_ACCURACY, 'yes', 'no'),
-                      'Epochs': get('epochs_trained', None).map(known(int)), 'Train minutes': get('train_seconds', None).map(known(lambda v: round(v / 60, 1))),
-                      'Minutes': get('seconds', None).map(known(lambda v: round(v / 60, 1))), 'Commit': get('git', None).map(lambda g: _commit(g, head))})
+                      'Epochs': get('epochs_trained', None).map(known(lambda v: int(round(v)))), 'Train minutes': get('train_seconds', None).map(known(lambda v: round(v / 60, 1))),
+                      'Minutes': get('seconds', None).map(known(lambda v: round(v / 60, 1))), 'CPU': [_cpu_kind(r) for r in runs.to_dict('records')],
+                      'Precision': get('precision', None).map(known(str)), 'Commit': get('git', None).map(lambda g: _commit(g, head))})
     return t[cols]
 
 def markdown_table(df:pd.DataFrame) -> str:
@@ -420,8 +530,67 @@ def write_results(table:pd.DataFrame, out_dir:str|Path, name:str='results') -> t
     md = write_text_atomic(out_dir/f'{name}.md', markdown_table(table))
     return csv, md
 
+# %% ../nbs/09_evaluate.ipynb #96372870
+def run_label(r:dict) -> str:
+    "A run's name in comparisons: model, weights used and, from scratch, the recipe."
+    if r.get('kind') in ('classical', 'ensemble'): return r['model']
+    return f"{r['model']} ({r['weights_used']}" + (', from scratch)' if r.get('recipe') == 'from_scratch' else ')')
+
+def compare_runs(run_a:str|Path, run_b:str|Path, # finished runs tested on the same images
+                 n_boot:int=2000, seed:int=0) -> dict:
+    "Paired difference of accuracy and balanced accuracy (A − B) with intervals by case, and the exact McNemar test on specimens."
+    a, b = _test_rows(run_a), _test_rows(run_b)
+    key = ['path', 'case_id', 'label']
+    if not a[key].equals(b[key]):
+        sa, sb = set(map(tuple, a[key].values)), set(map(tuple, b[key].values))
+        first, only = (min(sa - sb), run_a) if sa - sb else (min(sb - sa), run_b)
+        raise DataError(f'runs {run_a} and {run_b} were not tested on the same images: {first[0]} (case {first[1]}) is tested only by '
+                        f'{only}. Compare runs made on one split or one fold plan.')
+    cols, y = [f'p_{c}' for c in CLASSES], np.array([CLASSES.index(l) for l in a.label])
+    acc = paired_bootstrap(y, a[cols].values, b[cols].values, a.case_id.values, accuracy, n_boot, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        bal = paired_bootstrap(y, a[cols].values, b[cols].values, a.case_id.values, balanced_accuracy, n_boot, seed=seed)
+    (ya, qa), (yb, qb) = aggregate_predictions(a, a[cols].values, 'case_id'), aggregate_predictions(b, b[cols].values, 'case_id')
+    mc = mcnemar_exact(qa.argmax(1) == ya, qb.argmax(1) == yb)
+    return dict(a=str(run_a), b=str(run_b), n_images=len(a), n_cases=acc['n_cases'], n_specimens=mc['n'],
+                accuracy_a=accuracy(y, a[cols].values), accuracy_b=accuracy(y, b[cols].values),
+                difference=acc['difference'], difference_ci=acc['ci'], balanced_difference=bal['difference'], balanced_difference_ci=bal['ci'],
+                a_only=mc['a_only'], b_only=mc['b_only'], p=mc['p'], n_boot=n_boot)
+
+def comparison_table(runs:pd.DataFrame, # from `collect_runs`
+                     reference:str|None=None, # the reference model's name; default the first deep model with pre-trained weights
+                     n_boot:int=2000, seed:int=0, alpha:float=0.05) -> pd.DataFrame:
+    "Each run against the reference, and each backbone fine-tuned against itself from scratch: paired differences, McNemar, Holm."
+    cols = ['Comparison', 'Question', 'Test cases', 'Accuracy A', 'Accuracy B', 'Difference (A − B)', '95% CI (paired, by case)',
+            'Balanced accuracy difference', 'Balanced 95% CI', 'Cases only A right', 'Cases only B right', 'McNemar p', 'Holm p', 'Conclusion']
+    ok = sort_runs(runs[runs.get('failed', pd.Series(np.nan, index=runs.index)).isna()]) if len(runs) else runs
+    recs = ok.to_dict('records') if len(ok) else []
+    deep = [r for r in recs if r.get('kind', 'deep') in ('deep', None) or not isinstance(r.get('kind'), str)]
+    pre = [r for r in deep if r.get('recipe') != 'from_scratch' and r.get('weights_used') != 'random']
+    ref = next((r for r in pre if reference in (None, r['model'])), None)
+    if reference and ref is None: raise bad_param('reference', reference, f"a model with pre-trained weights among the runs: {', '.join(r['model'] for r in pre) or 'none'}")
+    pairs = [(ref, r, 'against the reference') for r in recs if ref is not None and r is not ref]
+    for r in pre:
+        s = next((x for x in deep if x['model'] == r['model'] and x.get('recipe') == 'from_scratch'), None)
+        if s is not None and not any({id(p[0]), id(p[1])} == {id(r), id(s)} for p in pairs): pairs.append((r, s, 'what pre-training buys'))
+    pairs = [(a, b, 'what pre-training buys' if a['model'] == b['model'] and b.get('recipe') == 'from_scratch' else q) for a, b, q in pairs]
+    if not pairs: return pd.DataFrame(columns=cols)
+    res = [compare_runs(a['run_dir'], b['run_dir'], n_boot, seed) for a, b, _ in pairs]
+    adjusted = holm([c['p'] for c in res])
+    pct, ci = (lambda v: f'{100 * v:+.1f}'), (lambda c: f'{100 * c[0]:+.1f} to {100 * c[1]:+.1f}')
+    def verdict(c, p):
+        if p >= alpha: return f'not shown to differ (Holm p ≥ {alpha})'
+        return 'A better' if c['a_only'] > c['b_only'] else 'B better'
+    return pd.DataFrame([{'Comparison': f'{run_label(a)} vs {run_label(b)}', 'Question': q, 'Test cases': c['n_cases'],
+                          'Accuracy A': f"{c['accuracy_a']:.2%}", 'Accuracy B': f"{c['accuracy_b']:.2%}",
+                          'Difference (A − B)': pct(c['difference']) + ' points', '95% CI (paired, by case)': ci(c['difference_ci']),
+                          'Balanced accuracy difference': pct(c['balanced_difference']) + ' points', 'Balanced 95% CI': ci(c['balanced_difference_ci']),
+                          'Cases only A right': c['a_only'], 'Cases only B right': c['b_only'], 'McNemar p': f"{c['p']:.3g}", 'Holm p': f'{p:.3g}',
+                          'Conclusion': verdict(c, p)} for (a, b, q), c, p in zip(pairs, res, adjusted)], columns=cols)
+
 # %% ../nbs/09_evaluate.ipynb #c4f1a017
-FIGURES = ('learning_curves', 'confusion', 'roc', 'gradcam') # a run's figures in the report, in this order
+FIGURES = ('learning_curves', 'confusion', 'roc', 'reliability', 'gradcam') # a run's figures in the report, in this order
 
 def run_figures(run_dir:str|Path, # a finished run folder
                 out_dir:str|Path, # the report's figures folder
@@ -435,7 +604,7 @@ def run_figures(run_dir:str|Path, # a finished run folder
     meta = json.loads((run_dir/'metrics.json').read_text())
     name, title, synthetic = run_dir.name, _title(meta['model'], meta['weights_used'], _is_synthetic(meta)), _is_synthetic(meta)
     out = {}
-    for f, saved in (('learning_curves', 'learning_curves.png'), ('confusion', 'confusion_matrix.png'), ('gradcam', 'gradcam.png')):
+    for f, saved in (('learning_curves', 'learning_curves.png'), ('confusion', 'confusion_matrix.png'), ('reliability', 'reliability.png'), ('gradcam', 'gradcam.png')):
         if (run_dir/saved).is_file(): out[f] = Path(shutil.copyfile(run_dir/saved, out_dir/f'{name}_{f}.png'))
     if (run_dir/'predictions.csv').is_file():
         preds = _read_predictions(run_dir/'predictions.csv')
@@ -446,6 +615,9 @@ def run_figures(run_dir:str|Path, # a finished run folder
             if 'confusion' not in out:            # classical runs, the ensemble, runs made before train.ipynb drew both panels
                 figs['confusion'] = plot_confusion(y, d[[f'p_{c}' for c in CLASSES]].values, meta['model'], meta['weights_used'],
                                                    synthetic, split, caption=figure_caption(meta, head))
+            if 'reliability' not in out:          # classical runs and the ensemble: their probabilities as they are
+                figs['reliability'] = add_caption(plot_reliability(y, d[[f'p_{c}' for c in CLASSES]].values, f'Reliability, {split} split · ' + title),
+                                                  figure_caption(meta, head))
             for f, fig in figs.items():
                 fig.savefig(out_dir/f'{name}_{f}.png', dpi=110); plt.close(fig); out[f] = out_dir/f'{name}_{f}.png'
     return [out[f] for f in FIGURES if f in out]

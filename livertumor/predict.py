@@ -14,6 +14,7 @@ from PIL import Image
 
 from .core import DataError
 from .data import IMAGE_SUFFIXES
+from .calibration import apply_temperature
 from .evaluate import _is_synthetic, load_for_inference
 from .models import get_backbone
 from .preprocess import background_fraction, tile_image
@@ -30,6 +31,9 @@ def run_provenance(run_dir:str|Path, # a finished training run folder, e.g. runs
     "What the run in `run_dir` is (backbone, weights, recipe, data, test accuracy with its CI, commit); a `DataError` naming what is missing."
     run_dir = Path(run_dir)
     if not run_dir.is_dir(): raise DataError(f"run folder {run_dir} does not exist.")
+    pooled = json.loads((run_dir/'metrics.json').read_text()).get('fold_runs') if (run_dir/'metrics.json').is_file() else None
+    if pooled: raise DataError(f"run folder {run_dir} pools the {len(pooled)} folds of a cross-validation and holds no model: "
+                               f"predict with one fold's run, e.g. {pooled[0]}.")
     if missing := [f for f in RUN_FILES if not (run_dir/f).is_file()]:
         raise DataError(f"run folder {run_dir} lacks {', '.join(missing)}: it is not a finished livertumor training run "
                         f"(one holds {', '.join(RUN_FILES)}).")
@@ -40,7 +44,9 @@ def run_provenance(run_dir:str|Path, # a finished training run folder, e.g. runs
                 recipe=m.get('recipe', info.get('recipe', '')), data_source=m.get('data_source', 'unknown'),
                 synthetic=_is_synthetic(m), data_path=m.get('data_path'), test_accuracy=m.get('test_accuracy'),
                 test_accuracy_ci=list(ci), n_test_cases=(m.get('n_cases') or {}).get('test'),
-                commit=(m.get('git') or {}).get('commit', 'unknown')[:10], preset=m.get('preset'))
+                commit=(m.get('git') or {}).get('commit', 'unknown')[:10], preset=m.get('preset'), temperature=info.get('temperature'),
+                calibration=(f"temperature {info['temperature']:.3f} fitted on the validation split" if info.get('temperature')
+                             else 'none: the model\'s own probabilities'))
 
 def provenance_warnings(prov:dict) -> list[str]:
     "The warnings every prediction from this run carries: synthetic training data, random weights."
@@ -56,7 +62,8 @@ def provenance_line(prov:dict) -> str:
     acc = 'unknown' if prov['test_accuracy'] is None else f"{prov['test_accuracy']:.1%}" + (f' [{lo:.1%}, {hi:.1%}]' if lo is not None else '')
     data = 'SYNTHETIC' if prov['synthetic'] else prov['data_source']
     return (f"run {prov['run']}: {prov['backbone']}, weights {prov['weights_used']} ({prov['weights_origin']}), recipe {prov['recipe']}, "
-            f"trained on {data} data, test accuracy {acc} on {prov['n_test_cases']} cases, commit {prov['commit']}")
+            f"trained on {data} data, test accuracy {acc} on {prov['n_test_cases']} cases, commit {prov['commit']}, "
+            f"calibration {prov.get('calibration', 'unknown')}")
 
 # %% ../nbs/11b_predict.ipynb #579f1c00
 SLIDE_SUFFIXES = ('.svs', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif', '.svslide')   # whole-slide formats OpenSlide reads
@@ -175,6 +182,7 @@ def predict_files(run_dir:str|Path, # a finished training run
         x = np.concatenate([x, np.zeros(((-n) % batch_size, *x.shape[1:]), x.dtype)])   # whole batches: one traced shape
         probs = np.concatenate([np.asarray(model.predict_on_batch(prep(x[i:i + batch_size].astype('float32'))), 'float32')
                                 for i in range(0, len(x), batch_size)])[:n]
+        probs = apply_temperature(probs, info.get('temperature'))   # calibrated where the run fitted a temperature
         at = 0
         for row, xi, k in pending:
             p = probs[at:at + len(xi)].mean(0); at += len(xi)    # the mean probability of an image's tiles

@@ -6,7 +6,7 @@ from PIL import Image
 from conftest import run
 from livertumor.augment import make_augmenter
 from livertumor.core import seed_everything
-from livertumor.data import check_images, kfold_by_case, load_dataset, make_tf_dataset, split_by_case
+from livertumor.data import check_images, fold_split, load_dataset, make_fold_plan, make_tf_dataset, split_by_case
 from livertumor.synthetic import ensure_synthetic
 
 @pytest.fixture(scope='module')
@@ -24,7 +24,13 @@ def test_no_case_crosses_splits_and_the_seed_repeats_them(images):
         assert set(s.split) == {'train', 'val', 'test'} and s.groupby('split').label.nunique().min() == 3
         assert s.split.tolist() == split_by_case(images, seed=seed).split.tolist()
     assert split_by_case(images, seed=0).split.tolist() != split_by_case(images, seed=1).split.tolist()
-    for f in kfold_by_case(images, k=5, seed=0): assert f.groupby('case_id').split.nunique().max() == 1
+    plan = make_fold_plan(images, k=5, seed=0)
+    tested = []
+    for k in range(5):
+        f = fold_split(images, plan, k, seed=0)
+        assert f.groupby('case_id').split.nunique().max() == 1 and set(f.split) == {'train', 'val', 'test'}
+        tested += f.path[f.split == 'test'].tolist()
+    assert sorted(tested) == sorted(images.path)          # under cross-validation every image is tested once
 
 def test_same_seed_same_first_batches(images):
     train = split_by_case(images, seed=0).query("split == 'train'")
