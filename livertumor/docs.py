@@ -131,7 +131,8 @@ def build_docs(out:str|Path='site', # the site folder (index.html at its root), 
     runs = Path(runs or runs_dir()); out = Path(out)
     try: import myst_nb, pydata_sphinx_theme, sphinx, tabulate   # noqa: F401
     except ImportError as e: raise DataError(f"building the docs needs Sphinx, myst-nb and the PyData theme ({e}): pip install -e '.[dev]'.") from None
-    study = {'train': runs/f'{model}.ipynb', 'report': runs/'report.ipynb'}
+    folds = sorted(runs.glob(f'{model}-fold0of*.ipynb'))          # a cross-validated study: its first fold's run
+    study = {'train': runs/f'{model}.ipynb' if (runs/f'{model}.ipynb').is_file() or not folds else folds[0], 'report': runs/'report.ipynb'}
     if missing := [str(p) for p in study.values() if not p.is_file()]:
         raise DataError(f"the docs show a recorded study run, and {', '.join(missing)} is missing: run `livertumor study` "
                         f"(or papermill train.ipynb and report.ipynb into {runs}) first.")
