@@ -34,22 +34,27 @@ def reliability_table(y_true, # true class indices
     "Per equal-mass bin of top-label confidence: its size `n`, mean `confidence`, `accuracy`, and confidence range `lo`..`hi`."
     check_whole('n_bins', n_bins, 1)
     y, p = _labels_and_probs(y_true, probs)
-    order = np.argsort(p.max(1), kind='stable')
-    conf, correct = p.max(1)[order], (p.argmax(1) == y)[order]
-    sizes = np.array([len(b) for b in np.array_split(order, min(n_bins, len(y)))])
+    sizes, starts, conf, acc, sorted_conf = _equal_mass_bins(y, p, n_bins)
+    return pd.DataFrame(dict(n=sizes, confidence=conf, accuracy=acc, lo=sorted_conf[starts], hi=sorted_conf[starts + sizes - 1]))
+
+def _equal_mass_bins(y:np.ndarray, p:np.ndarray, n_bins:int):
+    "Bin sizes and starts, mean confidence and accuracy per bin, and the sorted confidences (NumPy only: the bootstrap calls it thousands of times)."
+    conf = p.max(1); order = np.argsort(conf, kind='stable')
+    conf, correct = conf[order], (p.argmax(1) == y)[order].astype('float64')
+    k = min(n_bins, len(y))
+    sizes = np.full(k, len(y) // k); sizes[:len(y) % k] += 1                    # np.array_split's sizes
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    return pd.DataFrame(dict(n=sizes, confidence=np.add.reduceat(conf, starts) / sizes,
-                             accuracy=np.add.reduceat(correct.astype('float64'), starts) / sizes,
-                             lo=conf[starts], hi=conf[starts + sizes - 1]))
+    return sizes, starts, np.add.reduceat(conf, starts) / sizes, np.add.reduceat(correct, starts) / sizes, conf
 
 # %% ../nbs/09b_calibration.ipynb #cb17b1fd
 def expected_calibration_error(y_true, # true class indices
                                probs, # class probabilities, one row per example
                                n_bins:int=10, # equal-mass bins of top-label confidence
                               ) -> float:
-    "Σ over the bins of `reliability_table` of n_b / n · |accuracy_b − confidence_b|."
-    t = reliability_table(y_true, probs, n_bins)
-    return float((t.n / t.n.sum() * (t.accuracy - t.confidence).abs()).sum())
+    "Σ over the equal-mass bins of `reliability_table` of n_b / n · |accuracy_b − confidence_b|."
+    check_whole('n_bins', n_bins, 1)
+    sizes, _, conf, acc, _ = _equal_mass_bins(*_labels_and_probs(y_true, probs), n_bins)
+    return float((sizes / sizes.sum() * np.abs(acc - conf)).sum())
 
 def brier_score(y_true, # true class indices
                 probs, # class probabilities, one row per example
@@ -136,8 +141,10 @@ def plot_reliability(y_true, # true class indices
         t = reliability_table(y_true, p, n_bins)
         ax.plot(t.confidence, t.accuracy, 'o-', color=color, label=f'{label} (ECE {expected_calibration_error(y_true, p, n_bins):.3f})')
         ax_n.bar(t.lo, t.n, width=np.maximum(t.hi - t.lo, 0.005), align='edge', color=color, alpha=0.5, edgecolor=color)
-    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel='accuracy', title=title)
-    ax.legend(loc='upper left')
+    import textwrap
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), ylabel='accuracy')
+    ax.set_title(textwrap.fill(title, 60), fontsize=9)
+    ax.legend(loc='upper left', fontsize=8)
     ax_n.set(xlim=(0, 1), xlabel='confidence (top-class probability)', ylabel='images per bin')
     fig.tight_layout()
     return fig

@@ -78,7 +78,8 @@ def run_classical(splits:str|Path, # a deep run's splits.csv: the same patients 
                   out:str|Path, # runs folder; each baseline writes <out>/<name>-<features>/
                   features:str='hog', names:list|None=None, # baselines to run (all by default)
                   size:int=128, seed:int=0,
-                  data_source:str='unknown', preset:str='n/a', # recorded as the deep run's
+                  data_source:str='unknown', # used only when splits.csv has no source column (older runs)
+                  preset:str='n/a', # recorded as the deep run's
                   data_warnings:list|None=None, # the deep run's cautions about its data (image grouping, a confound), repeated here
                   suffix:str='', # appended to each run folder's name, e.g. '-fold0of3'
                   extra:dict|None=None, # more fields for each metrics.json, e.g. a fold's protocol, fold, folds and fold_plan
@@ -86,6 +87,7 @@ def run_classical(splits:str|Path, # a deep run's splits.csv: the same patients 
     "Fit each baseline on the split's training images and write metrics.json and predictions.csv as a deep run does."
     split = read_splits(splits)
     if (leak := leak_check(splits)) != 'passed': raise DataError(f'{splits}: {leak}')
+    if 'source' in split: data_source = '+'.join(sorted(set(split.source.astype(str))))   # what the images are, as the split recorded it
     t0 = time.perf_counter()
     X = image_features(read_images(split.path, size), features)
     y = np.array([CLASSES.index(l) for l in split.label])

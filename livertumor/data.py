@@ -14,13 +14,13 @@ from PIL import Image
 from .core import CLASSES, DataError, bad_param, check_param, check_whole, data_dir, read_table, staged_folder, write_json_atomic
 from .preprocess import background_fraction, quality_flags, save_once, stain_normalizer, tile_image
 from .gdc import class_preparations, preparation_confound
-from .synthetic import ensure_synthetic
+from .synthetic import ensure_synthetic, marked_synthetic
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'TIFF_SUFFIXES', 'SHUFFLE_BUFFER', 'load_dataset', 'dataset_warnings', 'check_images',
-           'resolve_data', 'subsample_cases', 'split_leaks', 'check_no_case_leak', 'split_by_case', 'read_splits',
-           'leak_check', 'split_from_file', 'class_weights', 'check_fold_plan', 'make_fold_plan', 'read_folds',
-           'fold_split', 'load_external', 'tile_dataset', 'make_tf_dataset', 'as_tfds']
+__all__ = ['IMAGE_SUFFIXES', 'DECODE_ERRORS', 'TIFF_SUFFIXES', 'SHUFFLE_BUFFER', 'load_dataset', 'dataset_warnings',
+           'check_images', 'resolve_data', 'subsample_cases', 'split_leaks', 'check_no_case_leak', 'split_by_case',
+           'read_splits', 'leak_check', 'split_from_file', 'class_weights', 'check_fold_plan', 'make_fold_plan',
+           'read_folds', 'fold_split', 'load_external', 'tile_dataset', 'make_tf_dataset', 'as_tfds']
 
 # %% ../nbs/05_data.ipynb #77bc2a60
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
@@ -39,9 +39,8 @@ def _scan_folder(root:Path, case_pattern:str='') -> pd.DataFrame:
         files = sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files: raise DataError(f"dataset {root}: class folder '{d.name}' holds no images ({', '.join(IMAGE_SUFFIXES)}).")
         rows += [dict(path=str(f), label=d.name, case_id=_case_of(f.name, case_pattern, root) if case_pattern else f'{d.name}/{f.stem}',
-                      source='folder') for f in files]
+                      source='synthetic' if marked_synthetic(f) else 'folder') for f in files]   # the generator's mark, not the folder's name
     return pd.DataFrame(rows, columns=['path', 'label', 'case_id', 'source'])
-
 
 # %% ../nbs/05_data.ipynb #ed9bcb81
 def load_dataset(root:str|Path, # dataset folder: <root>/<class>/<image>, optional manifest.csv
@@ -82,11 +81,14 @@ def dataset_warnings(attrs:dict) -> list[str]:
     return out
 
 # %% ../nbs/05_data.ipynb #3a172863
+DECODE_ERRORS = (OSError, ValueError, SyntaxError)   # what PIL raises for a missing, truncated or malformed file; anything else is a bug
+
 def _probe(path):
+    "The image's mode, or the decoding error that makes it unreadable (any other exception propagates)."
     from PIL import Image
     try:
         with Image.open(path) as im: im.load(); return im.mode
-    except Exception as e: return e
+    except DECODE_ERRORS as e: return e
 
 def check_images(df:pd.DataFrame, # from `load_dataset`
                  on_error:str='skip', # 'skip' (report and drop) or 'raise'

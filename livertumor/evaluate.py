@@ -169,14 +169,16 @@ def _test_rows(run_dir) -> pd.DataFrame:
     return p[p.split == 'test'].sort_values('path', kind='stable').reset_index(drop=True)
 
 def _is_synthetic(meta:dict) -> bool:
-    return (_known(meta.get('synthetic_data')) and bool(meta['synthetic_data'])) or meta.get('data_source') == 'synthetic'
+    "Whether a run saw synthetic images, alone or mixed with others ('folder+synthetic')."
+    return (_known(meta.get('synthetic_data')) and bool(meta['synthetic_data'])) or 'synthetic' in str(meta.get('data_source')).split('+')
 
 def _data_label(meta:dict) -> str:
-    "SYNTHETIC data, TCGA data, or the dataset folder's name."
-    if _is_synthetic(meta): return 'SYNTHETIC data'
+    "SYNTHETIC data (with the other sources of a mixed set), or the dataset folder's name and its recorded source; never guessed from a name."
     src, path = (meta.get(k) if _known(meta.get(k)) else None for k in ('data_source', 'data_path'))
-    if any(s in f'{src} {path}'.upper() for s in ('TCGA', 'GDC')): return 'TCGA data'
-    return 'data: ' + (Path(str(path)).name if path else str(src or 'unknown'))
+    if _is_synthetic(meta):
+        others = [s for s in str(src).split('+') if s not in ('synthetic', 'None')]
+        return 'SYNTHETIC data' + (f" mixed with {', '.join(others)} data" if others else '')
+    return 'data: ' + (Path(str(path)).name + (f' ({src})' if src else '') if path else str(src or 'unknown'))
 
 def figure_caption(meta:dict|list, # a run's metrics.json, or a list of them
                    head:str|None=None, # the checkout's commit: a run made at another one is marked ' (stale)'
@@ -391,7 +393,7 @@ def pool_folds(fold_dirs:list, # the k finished fold runs of one model, from one
     cols, y = [f'p_{c}' for c in CLASSES], [CLASSES.index(l) for l in pooled.label]
     fig = plot_reliability(y, pooled[cols].values, f"Reliability, every patient out of fold · {_title(metas[0]['model'], metas[0]['weights_used'], _is_synthetic(metas[0]))}",
                            probs_calibrated=None if calibrated is None else calibrated[cols].values)
-    fig.savefig(out/'reliability.png', dpi=110); plt.close(fig)
+    add_caption(fig, figure_caption(metas[0])); fig.savefig(out/'reliability.png', dpi=110); plt.close(fig)
     write_json_atomic(out/'metrics.json', dict(
         {f: metas[0][f] for f in keep if f in metas[0]}, protocol='patient CV', pooled=True, fold=None,
         fold_runs=[str(r) for r in fold_dirs], fold_test_accuracy=fold_acc, fold_test_accuracy_mean=float(np.mean(fold_acc)),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 # %% auto #0
-__all__ = ['split_at_feature_map', 'gradcam', 'pick_examples', 'gradcam_figure']
+__all__ = ['split_at_feature_map', 'class_scores', 'gradcam', 'pick_examples', 'gradcam_figure']
 
 # %% ../nbs/10_explain.ipynb #987e9966
 def split_at_feature_map(model) -> tuple:
@@ -23,6 +23,14 @@ def split_at_feature_map(model) -> tuple:
     i = four_d[-1]
     return keras.Model(model.inputs, layers[i].output), layers[i + 1:]
 
+def class_scores(layer, x):
+    "The output of a model's last `layer` on `x`, before its softmax when it is a Dense layer with one (the class scores, logits)."
+    import keras, tensorflow as tf
+    if isinstance(layer, keras.layers.Dense) and getattr(layer.activation, '__name__', '') == 'softmax':
+        x = tf.cast(x, tf.float32)
+        return tf.matmul(x, tf.cast(layer.kernel, tf.float32)) + (tf.cast(layer.bias, tf.float32) if layer.use_bias else 0.0)
+    return tf.cast(layer(x, training=False), tf.float32)
+
 def gradcam(model, # a classifier from `build_classifier` (or any chain-shaped Keras classifier)
             images, # N × H × W × 3, preprocessed as the model expects
             class_index:int|None=None, # the class to explain; default each image's predicted class
@@ -35,7 +43,8 @@ def gradcam(model, # a classifier from `build_classifier` (or any chain-shaped K
     with tf.GradientTape() as tape:
         tape.watch(fmap)
         y = fmap
-        for layer in head: y = layer(y, training=False)
+        for layer in head[:-1]: y = layer(y, training=False)
+        y = class_scores(head[-1], y)              # before the softmax, which saturates on exactly the confident images
         idx = tf.argmax(y, 1) if class_index is None else tf.fill([tf.shape(y)[0]], tf.cast(class_index, tf.int64))
         score = tf.gather(y, idx, batch_dims=1)
     grads = tape.gradient(score, fmap)
@@ -60,22 +69,24 @@ def gradcam_figure(model, # the trained classifier
                    size:int, # the model's input size
                    preprocess, # the backbone's preprocess_input
                    title:str=''):
-    "A matplotlib figure: one row per true class, each example with its Grad-CAM overlay, its prediction and confidence."
+    "One row per true class: each example as the run's pipeline reads it, with its Grad-CAM and the prediction on that very tensor."
     import matplotlib.pyplot as plt
-    from PIL import Image
     from livertumor.core import CLASSES, CLASS_TITLES
+    from livertumor.data import make_tf_dataset
     rows = [c for c in CLASSES if (examples.label == c).any()]
     ncol = max(1, int(examples.groupby('label').size().max()))
     fig, axes = plt.subplots(len(rows), ncol, figsize=(2.2 * ncol, 2.4 * len(rows)), squeeze=False)
     for ax in axes.flat: ax.axis('off')
     for r, label in enumerate(rows):
         ex = examples[examples.label == label]
-        raw = np.stack([np.asarray(Image.open(p).convert('RGB').resize((size, size), Image.LANCZOS)) for p in ex.path])
-        cams = gradcam(model, preprocess(raw.astype('float32')))
-        for k, (row, img, cam) in enumerate(zip(ex.itertuples(), raw, cams)):
-            ax = axes[r, k]; ax.imshow(img); ax.imshow(cam, cmap='jet', alpha=0.35, vmin=0, vmax=1)
-            ax.set_title(f"{row.outcome}: {CLASS_TITLES.get(row.pred, row.pred)}\n{row.confidence:.0%}", fontsize=7,
-                         color='green' if row.outcome == 'right' else 'red')
+        raw = np.concatenate([x.numpy() for x, _ in make_tf_dataset(ex, size, None, len(ex))])   # the pixels the model scored
+        x = preprocess(raw.astype('float32'))
+        probs, cams = np.asarray(model(x, training=False), 'float64'), gradcam(model, x)
+        for k, (row, img, cam, p) in enumerate(zip(ex.itertuples(), raw, cams, probs)):
+            pred = CLASSES[int(p.argmax())]
+            ax = axes[r, k]; ax.imshow(img.astype('uint8')); ax.imshow(cam, cmap='jet', alpha=0.35, vmin=0, vmax=1)
+            ax.set_title(f"{'right' if pred == label else 'wrong'}: {CLASS_TITLES.get(pred, pred)}\n{p.max():.1%}", fontsize=7,
+                         color='green' if pred == label else 'red')
         axes[r, 0].text(-0.08, 0.5, CLASS_TITLES.get(label, label), transform=axes[r, 0].transAxes, rotation=90,
                         ha='right', va='center', fontsize=8)
     fig.suptitle(title, fontsize=9); fig.tight_layout()

@@ -18,10 +18,10 @@ from skimage.color import combine_stains, rgb_from_hed
 from .core import CLASSES, CLASS_TITLES, DataError, bad_param, check_whole, data_dir, read_table, staged_folder, write_json_atomic
 
 # %% auto #0
-__all__ = ['FIELD_UM', 'NUCLEI', 'DRAWERS', 'GENERATOR', 'MIN_SIZE', 'SYNTHETIC_DEFAULTS', 'smooth_noise', 'Tissue',
-           'stamp_nuclei', 'nuclear_morphology', 'draw_normal_liver', 'draw_hcc', 'draw_cholangiocarcinoma',
-           'case_appearance', 'render_tissue', 'make_synthetic_dataset', 'ensure_synthetic', 'pick_difficulty',
-           'colour_features', 'colour_check', 'morphology_check']
+__all__ = ['FIELD_UM', 'NUCLEI', 'DRAWERS', 'GENERATOR', 'MARK_KEY', 'MARK', 'MIN_SIZE', 'SYNTHETIC_DEFAULTS', 'smooth_noise',
+           'Tissue', 'stamp_nuclei', 'nuclear_morphology', 'draw_normal_liver', 'draw_hcc', 'draw_cholangiocarcinoma',
+           'case_appearance', 'render_tissue', 'marked_synthetic', 'make_synthetic_dataset', 'ensure_synthetic',
+           'pick_difficulty', 'colour_features', 'colour_check', 'morphology_check']
 
 # %% ../nbs/01_synthetic.ipynb #f11ca1d3
 FIELD_UM = 428.0  # the field every image shows: 856 px at 0.5 µm per pixel
@@ -280,6 +280,15 @@ def render_tissue(label:str, # one of `CLASSES`
 
 # %% ../nbs/01_synthetic.ipynb #530e4c9f
 GENERATOR = 'livertumor.synthetic/1.0'
+MARK_KEY = 'livertumor-source'     # the PNG text chunk every synthetic image carries, so a copy without its manifest stays labelled
+MARK = f'SYNTHETIC image drawn by {GENERATOR}: not patient tissue'
+
+def marked_synthetic(path:str|Path) -> bool:
+    "Whether an image file carries the synthetic generator's mark in its metadata (a PNG text chunk)."
+    from PIL import Image
+    try:
+        with Image.open(path) as im: return str(im.info.get(MARK_KEY, '')).startswith('SYNTHETIC')
+    except (OSError, ValueError, SyntaxError): return False
 _CODES = {'cholangiocarcinoma': 'CHOL', 'hepatocellular_carcinoma': 'HCC', 'normal_liver': 'NORM'}
 MIN_SIZE = 128  # smaller images cannot resolve a nucleus (about 1 px) or a gland
 
@@ -292,7 +301,9 @@ def _image_job(job):
     appearance = case_appearance(np.random.default_rng([seed, ci, case, 1]))
     img = render_tissue(label, size, seed=int(np.random.default_rng([seed, ci, i]).integers(2**31)),
                         difficulty=difficulty, appearance=appearance)
-    Image.fromarray(img).save(path)
+    from PIL import PngImagePlugin
+    info = PngImagePlugin.PngInfo(); info.add_text(MARK_KEY, MARK)
+    Image.fromarray(img).save(path, pnginfo=info)
 
 # %% ../nbs/01_synthetic.ipynb #669216e4
 def make_synthetic_dataset(out:str|Path, # dataset folder to create
