@@ -13,6 +13,7 @@ import pandas as pd
 from .core import CLASSES, DataError, bad_param, check_whole, provenance, write_json_atomic
 from .data import read_splits, leak_check
 from .evaluate import predictions_frame, evaluate_predictions
+from .record import write_run_record
 from .synthetic import colour_features
 
 # %% auto #0
@@ -104,17 +105,19 @@ def run_classical(splits:str|Path, # a deep run's splits.csv: the same patients 
         run = Path(out)/f'{name}-{features}{suffix}'
         run.mkdir(parents=True, exist_ok=True)
         preds.to_csv(run/'predictions.csv', index=False)
-        write_json_atomic(run/'metrics.json', dict(
+        write_run_record(run/'metrics.json', dict(
             model=f'{name} ({features.upper() if features == "hog" else features} + PCA)', kind='classical', features=features,
             weights_used='none', weights_origin='no pre-training', recipe='classical', best_params=search.best_params_,
-            cv_balanced_accuracy=float(search.best_score_), data_source=data_source, data_warnings=list(data_warnings or []),
+            cv_balanced_accuracy=float(search.best_score_), data_source=data_source,
+            synthetic_data='synthetic' in data_source.split('+'), data_path=None, data_warnings=list(data_warnings or []),
             preset=preset, seed=seed, image_size=size,
             splits=str(splits), case_leak_check=leak, n_train=int(tr.sum()), n_test=int((split.split == 'test').sum()),
             n_cases={s: int(d.case_id.nunique()) for s, d in split.groupby('split')},
             train_accuracy=train['accuracy'], test_accuracy=test['accuracy'], test_accuracy_ci=test['accuracy_ci'],
             test_balanced_accuracy=test['balanced_accuracy'], test_balanced_accuracy_ci=test['balanced_accuracy_ci'],
-            test_macro_auc=test['macro_auc'], evaluation=ev,
+            test_macro_auc=test['macro_auc'], test_calibration=test['calibration'], evaluation=ev,
+            ci_method='95% percentile bootstrap, 2000 resamples of whole cases',
             train_seconds=seconds, seconds=seconds, temperature=None,
-            **{**provenance(), 'protocol': 'single split', 'fold': None, **(extra or {})}))
+            **{**provenance(), 'protocol': 'single split', 'fold': None, 'folds': None, **(extra or {})}))
         written.append(run)
     return written

@@ -14,6 +14,7 @@ from .core import (CLASSES, CLASS_TITLES, REQUIRED_ACCURACY, DataError, bad_para
                              write_text_atomic)
 from .stats import (accuracy, balanced_accuracy, case_resamples, percentile_interval, paired_bootstrap, mcnemar_exact,
                               holm)
+from .record import read_run_record, write_run_record
 from .calibration import MAX_ECE, apply_temperature, calibration_metrics, plot_reliability
 
 # %% auto #0
@@ -343,10 +344,12 @@ def ensemble_runs(run_dirs:list, # finished runs, each with predictions.csv and 
     test = ev['test']['image']
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     avg.to_csv(out/'predictions.csv', index=False)
-    write_json_atomic(out/'metrics.json', dict(
+    write_run_record(out/'metrics.json', dict(
         model='Ensemble (' + ' + '.join(m['model'] for m in metas) + ')', kind='ensemble', members=[str(r) for r in run_dirs],
         weights_used='+'.join(sorted({m['weights_used'] for m in metas})), weights_origin='members', recipe='mean probability',
-        data_source=metas[0].get('data_source', 'unknown'), preset=metas[0].get('preset', 'n/a'), seed=seed,
+        data_source='+'.join(sorted({s for m in metas for s in str(m.get('data_source', 'unknown')).split('+')})),
+        synthetic_data=any(_is_synthetic(m) for m in metas), data_path=metas[0].get('data_path'),
+        preset=metas[0].get('preset', 'n/a'), seed=seed, fold=None, temperature=None, test_calibration=test['calibration'],
         data_warnings=list(dict.fromkeys(w for m in metas for w in m.get('data_warnings') or [])),   # the members' cautions, once each
         n_test=test['n'], n_cases={s: ev[s]['case']['n'] for s in ev},
         train_accuracy=ev['train']['image']['accuracy'] if 'train' in ev else float('nan'), test_accuracy=test['accuracy'],
@@ -394,8 +397,8 @@ def pool_folds(fold_dirs:list, # the k finished fold runs of one model, from one
     fig = plot_reliability(y, pooled[cols].values, f"Reliability, every patient out of fold · {_title(metas[0]['model'], metas[0]['weights_used'], _is_synthetic(metas[0]))}",
                            probs_calibrated=None if calibrated is None else calibrated[cols].values)
     add_caption(fig, figure_caption(metas[0])); fig.savefig(out/'reliability.png', dpi=110); plt.close(fig)
-    write_json_atomic(out/'metrics.json', dict(
-        {f: metas[0][f] for f in keep if f in metas[0]}, protocol='patient CV', pooled=True, fold=None,
+    write_run_record(out/'metrics.json', dict(
+        {f: metas[0][f] for f in keep if f in metas[0]}, protocol='patient CV', pooled=True, fold=None, temperature=None,
         fold_runs=[str(r) for r in fold_dirs], fold_test_accuracy=fold_acc, fold_test_accuracy_mean=float(np.mean(fold_acc)),
         fold_test_accuracy_sd=float(np.std(fold_acc, ddof=1)) if k > 1 else 0.0, fold_temperatures=[m.get('temperature') for m in metas],
         data_warnings=list(dict.fromkeys(w for m in metas for w in m.get('data_warnings') or []))
@@ -419,10 +422,7 @@ def collect_runs(runs_dir:str|Path, # folder of run folders
     "One row per finished run (a sub-folder with metrics.json), and per failed one (`<name>.failed.json`, accuracies NaN)."
     rows, pooled = [], set()
     for f in sorted(Path(runs_dir).glob('*/metrics.json')):
-        try: m = json.loads(f.read_text())
-        except json.JSONDecodeError as e: raise DataError(f"run file {f} is not valid JSON: {e}.") from None
-        missing = {'model', 'train_accuracy', 'test_accuracy', 'weights_used'} - set(m)
-        if missing: raise DataError(f"run file {f} lacks {', '.join(sorted(missing))}.")
+        m = read_run_record(f)                                    # its fields checked against RUN_RECORD
         pooled |= {Path(r).name for r in m.get('fold_runs') or []}
         rows.append({**m, 'run_dir': str(f.parent)})
     if not folds: rows = [r for r in rows if Path(r['run_dir']).name not in pooled]     # a fold of a cross-validation: its pool is the row
