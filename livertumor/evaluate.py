@@ -455,7 +455,15 @@ def _row_flags(r:dict) -> str:
     data = [w.split('. ')[0] for w in warned] if isinstance(warned, list) else []   # image-level grouping, a preparation confound
     return '; '.join(data + review_flags(r['train_accuracy'], r['test_accuracy'], tuple(ci) if isinstance(ci, (list, tuple)) else None,
                                          n.get('test') if isinstance(n, dict) else None, leak if isinstance(leak, str) else None,
-                                         cal['ece'] if cal else None, skipped))
+                                         cal['ece'] if cal else None, skipped) + _uncalibrated(r))
+
+def _uncalibrated(r:dict) -> list[str]:
+    "A flag for a deep run (or a pool of folds) whose temperature could not be fitted: its probabilities are the model's own."
+    fit, folds = r.get('temperature_fit'), r.get('fold_temperatures')
+    if isinstance(fit, dict) and not fit.get('converged'): return [f"uncalibrated: no temperature ({fit.get('message') or 'fit failed'})"]
+    if isinstance(folds, list) and r.get('kind', 'deep') == 'deep' and (n := sum(t is None for t in folds)):
+        return [f'uncalibrated in {n} of {len(folds)} folds: no temperature could be fitted there']
+    return []
 
 def _reported_calibration(r:dict) -> dict|None:
     "The test calibration of the probabilities a run reports: after temperature scaling where it has a temperature."
