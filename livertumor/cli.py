@@ -153,8 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--jobs', type=int, default=1, help='model runs at once, each in its own process (default 1); on a CPU they share '
                    'the cores (each TensorFlow gets cores / N threads); on GPUs give each job its own with CUDA_VISIBLE_DEVICES')
     s.add_argument('--case-pattern', default='', help='for a --data folder without manifest.csv: a regex on file names whose group (or match) is the patient, e.g. "^(TCGA-..-....)"')
-    s.add_argument('--scratch-baseline', action='store_true',
-                   help='also train each pre-trained model from scratch (weights none) on the same split and for the same training time, into runs/<model>-scratch')
+    s.add_argument('--scratch-baseline', nargs='?', const='all', default=None, metavar='MODELS',
+                   help='also train each pre-trained model (or those named, comma-separated) from scratch (weights none) on the same patients '
+                        'and for the same training time, into runs/<model>-scratch')
     s.add_argument('--folds', type=int, default=STUDY_FOLDS,
                    help=f'cross-validation by patient: every model (and baseline) on the same K folds, saved once as runs/folds.csv, each patient tested once, '
                         f'the folds pooled into one row per model (default {STUDY_FOLDS}); 1: one train/validation/test split')
@@ -279,6 +280,14 @@ def _fold_plan(a, runs:Path) -> str:
     print(f"fold plan {path}: {len(plan)} cases in {a.folds} folds, " + ', '.join(f'fold {f}: {n} cases' for f, n in plan.fold.value_counts().sort_index().items()), flush=True)
     return str(path.resolve())
 
+def _scratch_models(a, models:list) -> list:
+    "The models `--scratch-baseline` names: all of them, or the comma-separated ones, each one of `--models`."
+    if a.scratch_baseline in (None, 'all'): return list(models) if a.scratch_baseline else []
+    names = [m.strip() for m in a.scratch_baseline.split(',') if m.strip()]
+    if not names or (bad := [m for m in names if m not in models]):
+        raise bad_param('--scratch-baseline', a.scratch_baseline, f"nothing (every model) or some of --models: {', '.join(models)}")
+    return names
+
 def _cross_validate(a, models:list, runs:Path, step, each) -> list:
     "Every model (and its from-scratch baseline, and the classical baselines) on every fold of the study's plan, each pooled into runs/<name>."
     from livertumor.evaluate import pool_folds
@@ -292,7 +301,7 @@ def _cross_validate(a, models:list, runs:Path, step, each) -> list:
     by_model = {m: [o for (_, mm, _), o in zip(jobs, done) if mm == m] for m in models}
     trained = [p for m, outs in by_model.items() if (p := pooled(m, outs)) is not None]
     if a.scratch_baseline:
-        for m in (m for m in models if all(by_model[m])):
+        for m in (m for m in _scratch_models(a, models) if all(by_model[m])):
             fm = [json.loads((o/'metrics.json').read_text()) for o in by_model[m]]
             if fm[0]['weights_used'] == 'random': print(f'{m}: no pre-trained weights were used, so that run already is the from-scratch baseline'); continue
             pooled(f'{m}-scratch', each(lambda f: step(models.index(m) + 1, m, f'{m}-scratch-fold{f}of{k}', weights='none', fold=f,
@@ -323,6 +332,7 @@ def _study(a) -> int:
     runs = Path(a.runs) if a.runs else runs_dir(); t_study, took, failed = time.perf_counter(), {}, []
     if isinstance(a.jobs, bool) or not isinstance(a.jobs, int) or a.jobs < 1: raise bad_param('--jobs', a.jobs, 'a whole number >= 1')
     if isinstance(a.folds, bool) or not isinstance(a.folds, int) or a.folds < 1: raise bad_param('--folds', a.folds, 'a whole number >= 1 (1: one split)')
+    _scratch_models(a, models)                  # a name not among --models stops the study before the first run
     if a.jobs > 1:                              # the kernels papermill starts inherit this: N runs share the cores
         for var in ('TF_NUM_INTRAOP_THREADS', 'OMP_NUM_THREADS'): os.environ.setdefault(var, str(max(1, (os.cpu_count() or 1) // a.jobs)))
 
@@ -372,7 +382,7 @@ def _study(a) -> int:
         for out in each(lambda i, m: step(i, m, m, splits=shared), [(i, m) for i, m in enumerate(models, 1) if i > first]):
             if out is not None: trained.append(out)
         if a.scratch_baseline:
-            each(scratch, [(models.index(out.name) + 1, out.name, out) for out in trained])
+            each(scratch, [(models.index(out.name) + 1, out.name, out) for out in trained if out.name in _scratch_models(a, models)])
         if a.baselines and trained:
             from livertumor.classical import run_classical
             first = json.loads((trained[0]/'metrics.json').read_text())
