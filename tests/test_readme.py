@@ -3,7 +3,7 @@ import shutil, subprocess
 import pytest
 from livertumor.cli import write_readme
 
-def test_readme_matches_index_notebook(root, tmp_path):
+def test_readme_matches_index_notebook(root, tmp_path, monkeypatch):
     # The main job rewrites figures/ (on another CPU its numbers differ): the README is checked against the figures that are committed.
     tree = tmp_path/'tree'; (tree/'nbs').mkdir(parents=True)
     shutil.copy(root/'settings.ini', tree); shutil.copy(root/'nbs'/'index.ipynb', tree/'nbs')
@@ -11,6 +11,7 @@ def test_readme_matches_index_notebook(root, tmp_path):
     if archive.returncode: pytest.skip(f'not a git checkout with committed figures: {archive.stderr.decode()[:200]}')
     subprocess.run(['tar', '-x', '-C', str(tree)], input=archive.stdout, check=True)
     before = (root/'nbs'/'index.ipynb').read_bytes()
+    monkeypatch.chdir(tree)                                       # figures_dir() is the copy's: the committed figures
     fresh = write_readme(tree/'nbs'/'index.ipynb', tmp_path/'README.md').read_text()
     assert (root/'nbs'/'index.ipynb').read_bytes() == before, 'livertumor readme wrote into its source notebook'
     assert (root/'README.md').read_text() == fresh, 'README.md is stale: run `livertumor readme` and commit'
