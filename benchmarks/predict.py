@@ -18,7 +18,7 @@ def make_run(folder: Path) -> Path:
     "A DenseNet121 run folder with random weights, as `predict` expects one."
     import keras
     from livertumor.core import write_json_atomic
-    from livertumor.evaluate import save_for_inference
+    from livertumor.predict import save_for_inference
     from livertumor.models import build_classifier, load_backbone
     from livertumor.train import choose_precision
     keras.mixed_precision.set_global_policy(choose_precision('auto'))
@@ -36,7 +36,7 @@ def main():
     import numpy as np, pandas as pd
     from livertumor.core import git_commit, write_text_atomic
     from livertumor.data import load_dataset, resolve_data
-    from livertumor.evaluate import load_for_inference
+    from livertumor.predict import load_for_inference
     from livertumor.models import get_backbone
     from livertumor.predict import _inputs, predict_files
     from livertumor.train import choose_precision, cpu_info

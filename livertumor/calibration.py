@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .core import DataError, bad_param, check_whole
-from .stats import case_resamples, percentile_interval
+from .stats import N_BOOT, case_resamples, percentile_interval
 
 # %% auto #0
 __all__ = ['MAX_ECE', 'reliability_table', 'expected_calibration_error', 'brier_score', 'negative_log_likelihood',
@@ -76,7 +76,7 @@ def calibration_metrics(y_true, # true class indices
                         probs, # class probabilities, one row per example
                         case_ids, # each example's case (patient): the unit of the bootstrap
                         n_bins:int=10, # equal-mass bins of top-label confidence
-                        n_boot:int=2000, # resamples of whole cases
+                        n_boot:int=N_BOOT, # resamples of whole cases
                         level:float=0.95, # of the interval
                         seed:int=0,
                        ) -> dict:

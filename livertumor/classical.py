@@ -12,7 +12,8 @@ import pandas as pd
 
 from .core import CLASSES, DataError, bad_param, check_whole, provenance, write_json_atomic
 from .data import read_splits, leak_check
-from .evaluate import predictions_frame, evaluate_predictions
+from .stats import ci_method
+from .metrics import predictions_frame, evaluate_predictions
 from .record import write_run_record
 from .synthetic import colour_features
 
@@ -116,7 +117,7 @@ def run_classical(splits:str|Path, # a deep run's splits.csv: the same patients 
             train_accuracy=train['accuracy'], test_accuracy=test['accuracy'], test_accuracy_ci=test['accuracy_ci'],
             test_balanced_accuracy=test['balanced_accuracy'], test_balanced_accuracy_ci=test['balanced_accuracy_ci'],
             test_macro_auc=test['macro_auc'], test_calibration=test['calibration'], evaluation=ev,
-            ci_method='95% percentile bootstrap, 2000 resamples of whole cases',
+            ci_method=ci_method(),
             train_seconds=seconds, seconds=seconds, temperature=None,
             **{**provenance(), 'protocol': 'single split', 'fold': None, 'folds': None, **(extra or {})}))
         written.append(run)

@@ -285,12 +285,13 @@ def _scratch_models(a, models:list) -> list:
     if a.scratch_baseline in (None, 'all'): return list(models) if a.scratch_baseline else []
     names = [m.strip() for m in a.scratch_baseline.split(',') if m.strip()]
     if not names or (bad := [m for m in names if m not in models]):
-        raise bad_param('--scratch-baseline', a.scratch_baseline, f"nothing (every model) or some of --models: {', '.join(models)}")
+        raise bad_param('--scratch-baseline', a.scratch_baseline,
+                        f"nothing (every model) or some of --models: {', '.join(models)}" + (f"; {', '.join(bad)} is not among them" if names else ''))
     return names
 
 def _cross_validate(a, models:list, runs:Path, step, each) -> list:
     "Every model (and its from-scratch baseline, and the classical baselines) on every fold of the study's plan, each pooled into runs/<name>."
-    from livertumor.evaluate import pool_folds
+    from livertumor.results import pool_folds
     plan, k = _fold_plan(a, runs), a.folds
     folds = dict(folds=k, fold_plan=plan)
     def pooled(name, outs):
@@ -390,7 +391,7 @@ def _study(a) -> int:
                                    data_warnings=first.get('data_warnings')):
                 print(f'{r.name}: {_summary(r)}')
     if a.baselines and len(trained) >= 2:
-        from livertumor.evaluate import ensemble_runs
+        from livertumor.results import ensemble_runs
         e = ensemble_runs(trained, runs/'Ensemble', seed=a.seed)
         print(f'Ensemble of {len(trained)} models: {_summary(e)}')
     print(f'report written to {run_report(runs, a.figures)}')

@@ -53,7 +53,7 @@ def gradcam(model, # a classifier from `build_classifier` (or any chain-shaped K
     return cam / np.maximum(cam.max(axis=(1, 2), keepdims=True), 1e-12)
 
 # %% ../nbs/10_explain.ipynb #748f3ec5
-def pick_examples(preds, # a run's test predictions (`evaluate.predictions_frame`)
+def pick_examples(preds, # a run's test predictions (`metrics.predictions_frame`)
                   per_class:int=2) -> 'pd.DataFrame':
     "Per true class, the `per_class` most confident right and the `per_class` most confident wrong predictions."
     import pandas as pd

@@ -12,16 +12,33 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .core import DataError
+from .core import CLASSES, DataError, write_json_atomic
 from .data import IMAGE_SUFFIXES
 from .calibration import apply_temperature
-from .evaluate import _is_synthetic, load_for_inference
+from .record import _is_synthetic
 from .models import get_backbone
 from .preprocess import background_fraction, tile_image
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'SLIDE_SUFFIXES', 'run_provenance', 'provenance_warnings', 'provenance_line', 'pad_reflect', 'read_image',
-           'training_geometry', 'image_tiles', 'slide_tiles', 'predict_files', 'format_predictions']
+__all__ = ['RUN_FILES', 'SLIDE_SUFFIXES', 'save_for_inference', 'load_for_inference', 'run_provenance', 'provenance_warnings',
+           'provenance_line', 'pad_reflect', 'read_image', 'training_geometry', 'image_tiles', 'slide_tiles',
+           'predict_files', 'format_predictions']
+
+# %% ../nbs/11b_predict.ipynb #832bc231
+def save_for_inference(model, run_dir:str|Path, info:dict) -> Path:
+    "Save `model` as `<run_dir>/model.keras` and `info` (plus class names) as `model.json`."
+    run_dir = Path(run_dir)
+    model.save(run_dir/'model.keras')
+    write_json_atomic(run_dir/'model.json', {'classes': list(CLASSES), **info})
+    return run_dir/'model.keras'
+
+def load_for_inference(run_dir:str|Path):
+    "The model and its `model.json` info from a finished run folder."
+    import keras
+    run_dir = Path(run_dir)
+    for f in ('model.keras', 'model.json'):
+        if not (run_dir/f).is_file(): raise DataError(f"run folder {run_dir} has no {f}: is it a finished training run?")
+    return keras.models.load_model(run_dir/'model.keras'), json.loads((run_dir/'model.json').read_text())
 
 # %% ../nbs/11b_predict.ipynb #cad29ea9
 RUN_FILES = ('model.keras', 'model.json', 'metrics.json')

@@ -74,3 +74,23 @@ def read_run_record(path:str|Path, # a run's metrics.json
         raise DataError(f"run file {path} lacks {', '.join(missing)}.")
     if bad := _type_errors(record, [f for f in RUN_RECORD if f in record]): raise DataError(f"run file {path}: {'; '.join(bad)}.")
     return record
+
+# %% ../nbs/09c_record.ipynb #a32854ed
+def _known(v) -> bool:
+    "Whether a metrics field holds a value: not None, nor the NaN pandas gives a field an older run lacks."
+    return v is not None and not (isinstance(v, float) and np.isnan(v))
+
+def _commit(git, head:str|None=None) -> str:
+    "A run's short commit, marked '+dirty' if its checkout had uncommitted changes, and ' (stale)' if it is not `head`."
+    if not isinstance(git, dict) or not git.get('commit'): return 'unknown'
+    return git['commit'][:7] + ('+dirty' if git.get('dirty') else '') + (' (stale)' if _stale(git, head) else '')
+
+def _stale(git, head) -> bool:
+    "Whether a run's commit is known and differs from `head` (full or short hashes)."
+    c = git.get('commit') if isinstance(git, dict) else None
+    if not (head and c) or 'unknown' in (head, c): return False
+    return not (c.startswith(head) or head.startswith(c))
+
+def _is_synthetic(meta:dict) -> bool:
+    "Whether a run saw synthetic images, alone or mixed with others ('folder+synthetic')."
+    return (_known(meta.get('synthetic_data')) and bool(meta['synthetic_data'])) or 'synthetic' in str(meta.get('data_source')).split('+')

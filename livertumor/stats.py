@@ -9,7 +9,8 @@ import numpy as np
 from .core import DataError, bad_param, check_whole
 
 # %% auto #0
-__all__ = ['accuracy', 'balanced_accuracy', 'case_resamples', 'percentile_interval', 'paired_bootstrap', 'mcnemar_exact', 'holm']
+__all__ = ['N_BOOT', 'accuracy', 'balanced_accuracy', 'ci_method', 'case_resamples', 'percentile_interval', 'paired_bootstrap',
+           'mcnemar_exact', 'holm']
 
 # %% ../nbs/09a_stats.ipynb #a5b6f4ac
 def accuracy(y_true, probs) -> float:
@@ -22,8 +23,14 @@ def balanced_accuracy(y_true, probs) -> float:
     return float(np.mean([np.mean(pred[y_true == c] == c) for c in np.unique(y_true)]))
 
 # %% ../nbs/09a_stats.ipynb #fba435b2
+N_BOOT = 2000   # resamples of whole cases behind every interval of the study
+
+def ci_method(n_boot:int=N_BOOT, level:float=0.95) -> str:
+    "How a run's intervals were made, for its record: the level, the percentile bootstrap, and its real number of resamples."
+    return f'{level:.0%} percentile bootstrap, {n_boot} resamples of whole cases'
+
 def case_resamples(case_ids, # each example's case (patient): the unit that is resampled
-                   n_boot:int=2000, # resamples (at least 1,000)
+                   n_boot:int=N_BOOT, # resamples (at least 1,000)
                    seed:int=0,
                   ) -> list[np.ndarray]:
     "`n_boot` arrays of row indices, each the rows of as many cases as there are, drawn with replacement."
@@ -49,7 +56,7 @@ def paired_bootstrap(y_true, # true class indices
                      probs_b, # model B's, for the same examples in the same order
                      case_ids, # each example's case: the unit that is resampled, with both models' predictions
                      metric=accuracy, # metric(y_true, probs) -> float
-                     n_boot:int=2000, level:float=0.95, seed:int=0,
+                     n_boot:int=N_BOOT, level:float=0.95, seed:int=0,
                     ) -> dict:
     "metric(A) − metric(B) on the same examples, with its percentile interval over paired resamples of whole cases."
     y, pa, pb, cases = np.asarray(y_true), np.asarray(probs_a), np.asarray(probs_b), np.asarray(case_ids)

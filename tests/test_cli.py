@@ -97,7 +97,7 @@ def test_predict_tiles_slides_and_bad_input(tmp_path):
     import numpy as np
     from PIL import Image
     from livertumor.core import registry_file, write_json_atomic
-    from livertumor.evaluate import save_for_inference
+    from livertumor.predict import save_for_inference
     from livertumor.models import build_classifier, load_backbone
     run_dir, regions, im = tmp_path/'run', tmp_path/'regions', tmp_path/'im'
     for d in (run_dir, regions, im): d.mkdir()

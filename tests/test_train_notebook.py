@@ -35,7 +35,7 @@ def test_papermill_resnet50_smoke(root, tmp_path):
     s = pd.read_csv(out_dir/'splits.csv')
     assert s.groupby('case_id').split.nunique().max() == 1 and set(s.split) == {'train', 'val', 'test'}
     # metrics with intervals are recomputed from the saved predictions alone, and agree with the run's
-    from livertumor.evaluate import evaluate_predictions
+    from livertumor.metrics import evaluate_predictions
     p = pd.read_csv(out_dir/'predictions.csv', dtype={'case_id': str, 'image_id': str})
     assert len(p[p.split == 'test']) == m['n_test'] and p.filter(like='p_').sum(1).round(4).eq(1).all()
     again = evaluate_predictions(p, seed=m['seed'])['test']['image']
