@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--jobs', type=int, default=1, help='model runs at once, each in its own process (default 1); on a CPU they share '
                    'the cores (each TensorFlow gets cores / N threads); on GPUs give each job its own with CUDA_VISIBLE_DEVICES')
     s.add_argument('--case-pattern', default='', help='for a --data folder without manifest.csv: a regex on file names whose group (or match) is the patient, e.g. "^(TCGA-..-....)"')
+    s.add_argument('--site-pattern', default='auto', help="each image's site (the hospital that made the slide): 'auto' (manifest.csv's site column, "
+                   "else the two characters after TCGA- in TCGA file names), '' (none), or a regex on file names whose group (or match) is the site")
+    s.add_argument('--preserve-site', action='store_true',
+                   help="site-preserved cross-validation: every site's patients tested in one fold (scipy's milp balances the classes), "
+                        'saved as runs/folds-site.csv, runs named <model>-site…; needs the sites of the data')
     s.add_argument('--scratch-baseline', nargs='?', const='all', default=None, metavar='MODELS',
                    help='also train each pre-trained model (or those named, comma-separated) from scratch (weights none) on the same patients '
                         'and for the same training time, into runs/<model>-scratch')
@@ -228,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--target', default=None, help='stain target image')
     s.add_argument('--drop-flagged', action='store_true', help='also drop tiles flagged as blurred or pen-marked')
     s.add_argument('--case-pattern', default='', help='for a dataset without manifest.csv: a regex on file names whose group (or match) is the patient')
+    s.add_argument('--site-pattern', default='auto', help="each image's site: 'auto' (the manifest's, else TCGA file names'), '' (none), or a regex on file names")
     s.add_argument('--overwrite', action='store_true')
 
     s = sub.add_parser('dicom', help='convert CT/MRI DICOM files (<dir>/<class>/**/*.dcm) into a dataset')
@@ -265,19 +271,23 @@ def _one_line(e:BaseException) -> str:
     return (f'{type(e).__name__}: ' + (str(e).splitlines() or [''])[0]).rstrip(': ')
 
 def _fold_plan(a, runs:Path) -> str:
-    "The study's folds.csv in `runs`: made once from the data, preset and seed, reused by every run; another plan there is refused."
+    "The study's folds.csv (folds-site.csv with --preserve-site) in `runs`: made once from the data, preset and seed, reused by every run; another plan there is refused."
     from livertumor.core import make_config, write_text_atomic
-    from livertumor.data import check_images, load_dataset, make_fold_plan, read_folds, resolve_data, subsample_cases
-    images = check_images(load_dataset(resolve_data(a.data), a.case_pattern))          # the images train.ipynb will see
-    plan = make_fold_plan(subsample_cases(images, make_config(a.preset).max_images_per_class, seed=a.seed), a.folds, seed=a.seed)
-    path = runs/'folds.csv'
+    from livertumor.data import check_images, load_dataset, make_fold_plan, make_site_fold_plan, read_folds, resolve_data, subsample_cases
+    images = check_images(load_dataset(resolve_data(a.data), a.case_pattern, a.site_pattern))          # the images train.ipynb will see
+    if a.preserve_site and 'site' not in images:
+        raise ConfigError(f"--preserve-site needs each image's site, and {a.data} has none: add a site column to its manifest.csv, "
+                          "or give --site-pattern, a regex whose group is the site in each file name (TCGA names carry it: TCGA-<site>-<participant>).")
+    images = subsample_cases(images, make_config(a.preset).max_images_per_class, seed=a.seed)
+    plan = (make_site_fold_plan if a.preserve_site else make_fold_plan)(images, a.folds, seed=a.seed)
+    path = runs/('folds-site.csv' if a.preserve_site else 'folds.csv')
     if path.is_file():
         old = read_folds(path)[['case_id', 'fold']].sort_values('case_id').reset_index(drop=True)
         if not old.equals(plan[['case_id', 'fold']].sort_values('case_id').reset_index(drop=True)):
-            raise ConfigError(f'{path} holds another fold plan (other data, --folds, --preset or --seed): give the study another --runs folder, '
+            raise ConfigError(f'{path} holds another fold plan (other data, sites, --folds, --preset or --seed): give the study another --runs folder, '
                               'or delete the file to start this one anew.')
     else: write_text_atomic(path, plan.to_csv(index=False))
-    print(f"fold plan {path}: {len(plan)} cases in {a.folds} folds, " + ', '.join(f'fold {f}: {n} cases' for f, n in plan.fold.value_counts().sort_index().items()), flush=True)
+    print(f"fold plan {path} ({plan.protocol.iloc[0]}): {len(plan)} cases in {a.folds} folds, " + ', '.join(f'fold {f}: {n} cases' for f, n in plan.fold.value_counts().sort_index().items()), flush=True)
     return str(path.resolve())
 
 def _scratch_models(a, models:list) -> list:
@@ -293,19 +303,20 @@ def _cross_validate(a, models:list, runs:Path, step, each) -> list:
     "Every model (and its from-scratch baseline, and the classical baselines) on every fold of the study's plan, each pooled into runs/<name>."
     from livertumor.results import pool_folds
     plan, k = _fold_plan(a, runs), a.folds
+    tag, protocol = ('-site', 'site-preserved CV') if a.preserve_site else ('', 'patient CV')   # run names say the protocol
     folds = dict(folds=k, fold_plan=plan)
     def pooled(name, outs):
         if any(o is None for o in outs): print(f'{name}: a fold failed, so no pooled row'); return None
         out = pool_folds(outs, runs/name, seed=a.seed); print(f'{name}, {k} folds pooled: {_summary(out)}', flush=True); return out
     jobs = [(i, m, f) for i, m in enumerate(models, 1) for f in range(k)]
-    done = each(lambda i, m, f: step(i, m, f'{m}-fold{f}of{k}', fold=f, **folds), jobs)
+    done = each(lambda i, m, f: step(i, m, f'{m}{tag}-fold{f}of{k}', fold=f, **folds), jobs)
     by_model = {m: [o for (_, mm, _), o in zip(jobs, done) if mm == m] for m in models}
-    trained = [p for m, outs in by_model.items() if (p := pooled(m, outs)) is not None]
+    trained = [p for m, outs in by_model.items() if (p := pooled(f'{m}{tag}', outs)) is not None]
     if a.scratch_baseline:
         for m in (m for m in _scratch_models(a, models) if all(by_model[m])):
             fm = [json.loads((o/'metrics.json').read_text()) for o in by_model[m]]
             if fm[0]['weights_used'] == 'random': print(f'{m}: no pre-trained weights were used, so that run already is the from-scratch baseline'); continue
-            pooled(f'{m}-scratch', each(lambda f: step(models.index(m) + 1, m, f'{m}-scratch-fold{f}of{k}', weights='none', fold=f,
+            pooled(f'{m}{tag}-scratch', each(lambda f: step(models.index(m) + 1, m, f'{m}{tag}-scratch-fold{f}of{k}', weights='none', fold=f,
                                                        max_train_minutes=fm[f]['train_seconds'] / 60, **folds), [(f,) for f in range(k)]))
     first = next((outs for outs in by_model.values() if all(outs)), None)
     if a.baselines and first:
@@ -313,8 +324,8 @@ def _cross_validate(a, models:list, runs:Path, step, each) -> list:
         meta, names = json.loads((first[0]/'metrics.json').read_text()), {}
         for f, o in enumerate(first):                  # the classical baselines on each fold's split, as the deep runs had it
             for r in run_classical(o/'splits.csv', runs, data_source=meta['data_source'], preset=a.preset, seed=a.seed,
-                                   data_warnings=meta.get('data_warnings'), suffix=f'-fold{f}of{k}',
-                                   extra=dict(protocol='patient CV', fold=f, **folds)):
+                                   data_warnings=meta.get('data_warnings'), suffix=f'{tag}-fold{f}of{k}',
+                                   extra=dict(protocol=protocol, fold=f, **folds)):
                 names.setdefault(r.name[:-len(f'-fold{f}of{k}')], []).append(r)
         for name, outs in names.items(): pooled(name, outs)
     return trained
@@ -327,13 +338,14 @@ def _study(a) -> int:
     models = list(BACKBONES) if a.models.strip() == 'all' else [m.strip() for m in a.models.split(',') if m.strip()]
     if not models: raise bad_param('--models', a.models, "'all' or a comma-separated list of backbone names")
     for m in models: get_backbone(m)   # every name and the data checked before the first run starts
-    load_dataset(resolve_data(a.data), a.case_pattern)   # a bad folder or pattern stops the study before the first run
+    load_dataset(resolve_data(a.data), a.case_pattern, a.site_pattern)   # a bad folder or pattern stops the study before the first run
     if a.image_size is not None and a.image_size < 0: raise bad_param('--image-size', a.image_size, 'a side in pixels, or 0 for each backbone\'s own')
     size = STUDY_IMAGE_SIZE if a.image_size is None and a.preset == 'full' else (a.image_size or None)
     runs = Path(a.runs) if a.runs else runs_dir(); t_study, took, failed = time.perf_counter(), {}, []
     if isinstance(a.jobs, bool) or not isinstance(a.jobs, int) or a.jobs < 1: raise bad_param('--jobs', a.jobs, 'a whole number >= 1')
     if isinstance(a.folds, bool) or not isinstance(a.folds, int) or a.folds < 1: raise bad_param('--folds', a.folds, 'a whole number >= 1 (1: one split)')
     _scratch_models(a, models)                  # a name not among --models stops the study before the first run
+    if a.preserve_site and a.folds < 2: raise bad_param('--folds', a.folds, 'a whole number >= 2 with --preserve-site: the sites are divided among the folds')
     if a.jobs > 1:                              # the kernels papermill starts inherit this: N runs share the cores
         for var in ('TF_NUM_INTRAOP_THREADS', 'OMP_NUM_THREADS'): os.environ.setdefault(var, str(max(1, (os.cpu_count() or 1) // a.jobs)))
 
@@ -341,7 +353,8 @@ def _study(a) -> int:
         "One train.ipynb run: skipped when already finished, timed, and on failure recorded and reported, not raised."
         tag = f'[{i}/{len(models)}] {name}'
         weights = params.pop('weights', a.weights)
-        extra = {**({'image_size': size} if size else {}), **({'case_pattern': a.case_pattern} if a.case_pattern else {})}
+        extra = {**({'image_size': size} if size else {}), **({'case_pattern': a.case_pattern} if a.case_pattern else {}),
+                 **({'site_pattern': a.site_pattern} if a.site_pattern != 'auto' else {})}
         p = train_parameters(model, a.preset, a.data, weights, a.seed, runs, name, **extra, **params)
         if not a.force and finished_run(runs/name, p):
             print(f'{tag}: finished at this commit with the same parameters, skipped (--force reruns it)', flush=True)
@@ -392,7 +405,7 @@ def _study(a) -> int:
                 print(f'{r.name}: {_summary(r)}')
     if a.baselines and len(trained) >= 2:
         from livertumor.results import ensemble_runs
-        e = ensemble_runs(trained, runs/'Ensemble', seed=a.seed)
+        e = ensemble_runs(trained, runs/('Ensemble-site' if a.preserve_site else 'Ensemble'), seed=a.seed)
         print(f'Ensemble of {len(trained)} models: {_summary(e)}')
     print(f'report written to {run_report(runs, a.figures)}')
     print(f'study: {(time.perf_counter() - t_study) / 60:.1f} min; ' + ', '.join(f'{k} {v / 60:.1f} min' for k, v in took.items())
@@ -420,7 +433,7 @@ def _prepare(a):
         print(f'wrote {len(m)} regions from {m.slide.nunique()} slides to {a.out}')
     elif a.command == 'tiles':
         from livertumor.data import tile_dataset
-        m = tile_dataset(a.dataset, a.out, a.tile_size, a.max_background, a.stain, a.target, a.drop_flagged, a.overwrite, a.case_pattern)
+        m = tile_dataset(a.dataset, a.out, a.tile_size, a.max_background, a.stain, a.target, a.drop_flagged, a.overwrite, a.case_pattern, a.site_pattern)
         print(f'wrote {len(m)} tiles of {m.image_id.nunique()} images to {a.out}')
     elif a.command == 'dicom':
         from livertumor.dicom import dicom_dataset

@@ -117,6 +117,7 @@ PARAM_RULES = {  # name: (accepts(value), what is expected)
     'fold_plan': _text("'' or the path of a folds.csv (case_id, fold) written by `livertumor study`"),
     'external': _text("'' or a dataset folder of other patients"),
     'case_pattern': (lambda v: v == '' or _regex(v), "'' or a regular expression with at most one group, matched to each file name"),
+    'site_pattern': (lambda v: v in ('auto', '') or _regex(v), "'auto', '' or a regular expression with at most one group, matched to each file name"),
     'augment': (lambda v: _number(v) and 0 <= v <= 2, 'a strength from 0 (off) to 2'), 'class_weight': _choice(('none', 'balanced')),
     'cache': _text("'none', 'memory' or a file path", empty=False), 'jit_compile': _choice(('auto', 'true', 'false')),
     'precision': _choice(PRECISIONS), 'strategy': _choice(STRATEGIES), 'deterministic': (lambda v: isinstance(v, bool), 'True or False'),
@@ -161,6 +162,7 @@ class RunConfig:
     fold_plan:str='' # with folds: a folds.csv (case_id, fold) shared by every run of a study; '' draws the plan from the seed
     external:str='' # a dataset folder of other patients, tested on and never trained on
     case_pattern:str='' # for a folder without manifest.csv: a regex on each file name whose match (or group) is the case
+    site_pattern:str='auto' # each image's site: 'auto' (the manifest's, else TCGA file names'), '' none, or a regex on file names
     augment:float=1.0 # augmentation strength on training batches: 0 off, 1 the default (see the augment notebook)
     class_weight:str='none' # 'none', or 'balanced': weight each class's loss by the inverse of its frequency
     cache:str='memory' # 'none', 'memory', or a file path: keep decoded images after the first epoch
@@ -266,7 +268,7 @@ def write_json_atomic(path, obj) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, default=str) + '\n')
 
 # %% ../nbs/00_core.ipynb #4a79accd
-ID_COLUMNS = ('case_id', 'image_id', 'file_id', 'md5', 'file_name', 'path', 'label', 'split', 'sample_code')  # always read as text
+ID_COLUMNS = ('case_id', 'image_id', 'file_id', 'md5', 'file_name', 'path', 'label', 'split', 'sample_code', 'site')  # always read as text
 
 def read_table(path:str|Path, # a CSV file
                required=(), # columns it must have

@@ -15,21 +15,25 @@ from .core import CLASSES, DataError, bad_param, check_param, check_whole, data_
 from .preprocess import background_fraction, quality_flags, save_once, stain_normalizer, tile_image
 from .gdc import class_preparations, preparation_confound
 from .synthetic import ensure_synthetic, marked_synthetic
+from .stats import site_association, site_flag
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'DECODE_ERRORS', 'TIFF_SUFFIXES', 'SHUFFLE_BUFFER', 'load_dataset', 'dataset_warnings',
-           'check_images', 'resolve_data', 'subsample_cases', 'split_leaks', 'check_no_case_leak', 'split_by_case',
-           'read_splits', 'leak_check', 'split_from_file', 'class_weights', 'check_fold_plan', 'make_fold_plan',
-           'read_folds', 'fold_split', 'load_external', 'tile_dataset', 'make_tf_dataset', 'as_tfds']
+__all__ = ['IMAGE_SUFFIXES', 'TCGA_SITE', 'DECODE_ERRORS', 'PATIENT_CV', 'SITE_PRESERVED', 'PROTOCOLS', 'TIFF_SUFFIXES',
+           'SHUFFLE_BUFFER', 'load_dataset', 'dataset_warnings', 'check_images', 'resolve_data', 'subsample_cases',
+           'split_leaks', 'check_no_case_leak', 'split_by_case', 'read_splits', 'leak_check', 'split_from_file',
+           'class_weights', 'check_fold_plan', 'make_fold_plan', 'make_site_fold_plan', 'read_folds', 'fold_split',
+           'load_external', 'tile_dataset', 'make_tf_dataset', 'as_tfds']
 
 # %% ../nbs/05_data.ipynb #77bc2a60
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
+TCGA_SITE = r'^TCGA-([A-Z0-9]{2})-' # a TCGA barcode's tissue source site: the two characters after TCGA-
 
-def _case_of(name:str, pattern:str, root) -> str:
+def _match_of(name:str, pattern:str, root, param:str='case_pattern', what:str='patient') -> str:
+    "The group (or whole match) of `pattern` in a file name, or `DataError` naming the file and the parameter."
     m = re.search(pattern, name)
-    if not m or not (case := m.group(1) if m.re.groups else m.group(0)):
-        raise DataError(f"dataset {root}: file name {name!r} does not match case_pattern={pattern!r}, so its patient is unknown.")
-    return case
+    if not m or not (v := m.group(1) if m.re.groups else m.group(0)):
+        raise DataError(f"dataset {root}: file name {name!r} does not match {param}={pattern!r}, so its {what} is unknown.")
+    return v
 
 def _scan_folder(root:Path, case_pattern:str='') -> pd.DataFrame:
     rows = []
@@ -38,16 +42,40 @@ def _scan_folder(root:Path, case_pattern:str='') -> pd.DataFrame:
             raise DataError(f"dataset {root}: folder '{d.name}' is not a class; expected only {', '.join(CLASSES)}.")
         files = sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files: raise DataError(f"dataset {root}: class folder '{d.name}' holds no images ({', '.join(IMAGE_SUFFIXES)}).")
-        rows += [dict(path=str(f), label=d.name, case_id=_case_of(f.name, case_pattern, root) if case_pattern else f'{d.name}/{f.stem}',
+        rows += [dict(path=str(f), label=d.name, case_id=_match_of(f.name, case_pattern, root) if case_pattern else f'{d.name}/{f.stem}',
                       source='synthetic' if marked_synthetic(f) else 'folder') for f in files]   # the generator's mark, not the folder's name
     return pd.DataFrame(rows, columns=['path', 'label', 'case_id', 'source'])
+
+def _add_sites(df:pd.DataFrame, root:Path, site_pattern:str, manifest:Path|None) -> pd.DataFrame:
+    "`df` with a `site` column from the manifest or the file names, when the data has sites; errors name the rows, file or case."
+    if site_pattern == '': return df.drop(columns='site', errors='ignore')       # sites ignored
+    if 'site' in df:
+        if site_pattern != 'auto':
+            raise bad_param('site_pattern', site_pattern, f"'auto' or '' for {root}: its manifest.csv names each image's site")
+        empty = df.site.isna() | (df.site.astype(str).str.strip() == '')
+        if empty.any():
+            rows = [str(i + 2) for i in np.flatnonzero(empty)]    # the CSV's line numbers, its header being line 1
+            raise DataError(f"manifest {manifest}: {len(rows)} row(s) have an empty site, line(s) {', '.join(rows[:5])}"
+                            + (' …' if len(rows) > 5 else '') + ': give every image its site, or leave the site column out.')
+        df['site'] = df.site.astype(str).str.strip()
+    elif site_pattern == 'auto':                             # TCGA file names carry their site; other names: no sites
+        names = [Path(p).name for p in df.path]
+        if all(re.search(TCGA_SITE, n) for n in names): df['site'] = [re.search(TCGA_SITE, n).group(1) for n in names]
+    elif site_pattern:
+        df['site'] = [_match_of(Path(p).name, site_pattern, root, 'site_pattern', 'site') for p in df.path]
+    if 'site' in df and len(two := df.groupby('case_id').site.nunique().loc[lambda s: s > 1]):
+        c = two.index[0]
+        raise DataError(f"dataset {root}: case {c} comes from sites {', '.join(sorted(df.site[df.case_id == c].unique()))}: "
+                        "a patient's slides come from one site; check the site column or site_pattern.")
+    return df
 
 # %% ../nbs/05_data.ipynb #ed9bcb81
 def load_dataset(root:str|Path, # dataset folder: <root>/<class>/<image>, optional manifest.csv
                  case_pattern:str='', # without a manifest: a regex on file names whose group (or match) is the case
+                 site_pattern:str='auto', # 'auto': the manifest's site column, else TCGA file names' site; '' none; or a regex on file names
                 ) -> pd.DataFrame:
-    "One row per image (path, label, case_id, image_id, source, and preparation if recorded); `df.attrs` holds root, grouping and any confound."
-    root = Path(root); check_param('case_pattern', case_pattern)
+    "One row per image (path, label, case_id, image_id, source, and preparation and site if known); `df.attrs` holds root, grouping and any confound."
+    root = Path(root); check_param('case_pattern', case_pattern); check_param('site_pattern', site_pattern)
     if not root.is_dir(): raise DataError(f"dataset folder {root} does not exist.")
     mf, confound = root/'manifest.csv', None
     if mf.is_file():
@@ -64,20 +92,22 @@ def load_dataset(root:str|Path, # dataset folder: <root>/<class>/<image>, option
     else:
         df, grouping = _scan_folder(root, case_pattern), 'pattern' if case_pattern else 'image'
     if df.empty: raise DataError(f"dataset {root} holds no images.")
+    df = _add_sites(df, root, site_pattern, mf)
     if 'source' not in df: df['source'] = 'unknown'
     if 'image_id' not in df: df['image_id'] = [Path(os.path.relpath(p, root)).with_suffix('').as_posix() for p in df.path]   # unique in the dataset
-    df = df[['path', 'label', 'case_id', 'image_id', 'source'] + ['preparation'] * ('preparation' in df)].reset_index(drop=True)
-    df.attrs.update(root=str(root), grouping=grouping, confound=confound)
+    df = df[['path', 'label', 'case_id', 'image_id', 'source'] + [c for c in ('preparation', 'site') if c in df]].reset_index(drop=True)
+    df.attrs.update(root=str(root), grouping=grouping, confound=confound, site_flag=site_flag(site_association(df)) if 'site' in df else None)
     return df
 
 def dataset_warnings(attrs:dict) -> list[str]:
-    "What a run on a dataset with these `attrs` (from `load_dataset`) must record as a caution: image-level grouping, a confound."
+    "What a run on a dataset with these `attrs` (from `load_dataset`) must record as a caution: image-level grouping, a confound, site tied to class."
     out = []
     if attrs.get('grouping') == 'image':
         out.append('split_grouping: image. Without manifest.csv or case_pattern each image (and all its tiles) is its own case, so images '
                    'of one patient can sit in both train and test and the test accuracy can be inflated.')
     if attrs.get('confound'):
         out.append(f"confound: slide preparation {attrs['confound']}. A classifier can learn the preparation instead of the histology.")
+    if attrs.get('site_flag'): out.append(attrs['site_flag'])
     return out
 
 # %% ../nbs/05_data.ipynb #3a172863
@@ -218,6 +248,9 @@ def class_weights(df:pd.DataFrame) -> dict:
     return {CLASSES.index(c): float(v) for c, v in zip(present, w)}
 
 # %% ../nbs/05_data.ipynb #79ac6812
+PATIENT_CV, SITE_PRESERVED = 'patient CV', 'site-preserved CV'
+PROTOCOLS = (PATIENT_CV, SITE_PRESERVED)  # how a fold plan was made: by patient, or with every site's patients in one fold
+
 def check_fold_plan(plan:pd.DataFrame, # case_id and fold columns
                     df:pd.DataFrame|None=None, # the images the plan is for: every case planned, none extra
                     folds:int|None=None, # the number of folds it must have; None: 1 + its largest fold
@@ -235,12 +268,28 @@ def check_fold_plan(plan:pd.DataFrame, # case_id and fold columns
     k = folds or int(plan.fold.max()) + 1
     if bad := sorted(set(plan.fold) - set(range(k))): raise DataError(f"{source}: fold {bad[0]} does not exist: {k} folds are numbered 0 to {k - 1}.")
     if empty := sorted(set(range(k)) - set(plan.fold)): raise DataError(f"{source}: fold {empty[0]} of {k} has no case.")
+    protocol = (plan.protocol.dropna().unique().tolist() if 'protocol' in plan else []) or [PATIENT_CV]   # a row without one: the plan's
+    if len(protocol) > 1 or protocol[0] not in PROTOCOLS:
+        raise DataError(f"{source}: protocol {', '.join(map(str, protocol))}; expected one of {', '.join(PROTOCOLS)} for every case.")
+    plan['protocol'] = protocol[0]
+    if protocol[0] == SITE_PRESERVED:
+        if 'site' not in plan: raise DataError(f"{source} is {SITE_PRESERVED} but has no site column.")
+        plan['site'] = plan.site.astype(str)
+        if len(split := plan.groupby('site').fold.unique().loc[lambda s: s.map(len) > 1]):
+            raise DataError(f"{source}: site {split.index[0]} is in folds {' and '.join(map(str, sorted(split.iloc[0])))}: "
+                            f"under {SITE_PRESERVED} all of a site's patients are tested in one fold.")
     if df is not None:
         data = set(df.case_id.astype(str))
         if missing := sorted(data - set(plan.case_id)):
             raise DataError(f"{source} leaves out {len(missing)} case(s) of the data, first {missing[0]}: every patient must be in one fold.")
         if extra := sorted(set(plan.case_id) - data):
             raise DataError(f"{source} has {len(extra)} case(s) the data does not have, first {extra[0]}: it was made for other data.")
+        if protocol[0] == SITE_PRESERVED:
+            site_of = df.assign(case_id=df.case_id.astype(str)).groupby('case_id').site.first() if 'site' in df else None
+            if site_of is None or len(moved := plan[plan.site != plan.case_id.map(site_of).astype(str)]):
+                raise DataError(f"{source}: case {moved.case_id.iloc[0]} is planned at site {moved.site.iloc[0]}, but the data puts it at "
+                                f"{site_of[moved.case_id.iloc[0]]}: the plan was made for other sites." if site_of is not None else
+                                f"{source} is {SITE_PRESERVED}, but the data has no sites.")
     return plan
 
 def make_fold_plan(df:pd.DataFrame, # images with label and case_id
@@ -256,12 +305,70 @@ def make_fold_plan(df:pd.DataFrame, # images with label and case_id
                         + ', '.join(f'{c} has {n}' for c, n in counts.items()) + f": ask for at most {counts.min()} folds.")
     fold = np.zeros(len(df), int)
     for f, (_, test) in enumerate(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(df, df.label, df.case_id)): fold[test] = f
-    plan = (df.assign(case_id=df.case_id.astype(str), fold=fold).groupby('case_id', sort=True)
-              .agg(fold=('fold', 'first'), labels=('label', lambda s: '+'.join(sorted(set(s))))).reset_index())
-    return check_fold_plan(plan, df, k)
+    return check_fold_plan(_case_table(df.assign(fold=fold)).assign(protocol=PATIENT_CV), df, k)
+
+def _case_table(df:pd.DataFrame) -> pd.DataFrame:
+    "One row per case: case_id, its fold if `df` has one, its labels '+'-joined, and its site if known."
+    cols = dict(fold=('fold', 'first')) if 'fold' in df else {}
+    return (df.assign(case_id=df.case_id.astype(str)).groupby('case_id', sort=True)
+              .agg(**cols, labels=('label', lambda s: '+'.join(sorted(set(s)))), **({'site': ('site', 'first')} if 'site' in df else {}))
+              .reset_index())
+
+def _sites_per_class(cases:pd.DataFrame) -> str:
+    "Each class's sites with their patients, for messages: 'cholangiocarcinoma: 2 sites (W5 6, ZU 3); …'."
+    out = []
+    for c in CLASSES:
+        n = cases[cases.labels.str.split('+').map(lambda ls: c in ls)].site.value_counts()
+        if len(n): out.append(f"{c}: {len(n)} site(s) ({', '.join(f'{s} {k}' for s, k in n.items())})")
+    return '; '.join(out)
+
+def make_site_fold_plan(df:pd.DataFrame, # images with label, case_id and site
+                        k:int=3, # folds
+                        seed:int=0, # orders the sites before solving: another seed can give another of equally balanced plans
+                        time_limit:float=60, # seconds the solver may take; its best plan so far is used when it runs out
+                       ) -> pd.DataFrame:
+    "Site-preserved folds: every site's patients in one fold, each class in every fold, class counts as even over the folds as the sites allow (scipy's `milp`)."
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    check_whole('folds', k, 2)
+    if 'site' not in df:
+        raise DataError("site-preserved folds need each image's site: a site column in manifest.csv, or site_pattern on file names "
+                        "(TCGA file names carry it: TCGA-<site>-<participant>).")
+    cases = _case_table(df)
+    sites = list(np.random.default_rng(seed).permutation(sorted(cases.site.unique())))
+    classes = [c for c in CLASSES if c in set(df.label)]
+    has = np.array([[c in ls.split('+') for c in classes] for ls in cases.labels])
+    n = np.array([has[(cases.site == s).values].sum(0) for s in sites], float)     # patients per site and class
+    few = [c for j, c in enumerate(classes) if (n[:, j] > 0).sum() < k]
+    if few: raise DataError(f"{k} site-preserved folds need every class at {k} sites or more, to test it in every fold; "
+                            f"{', '.join(few)} {'has' if len(few) == 1 else 'have'} fewer. Sites per class: {_sites_per_class(cases)}.")
+    S, C = len(sites), len(classes)
+    target = n.sum(0) / k                                   # patients of each class a fold would test if sites divided evenly
+    # variables: x[s, f] = site s in fold f (binary), then d[f, c] >= |patients of class c in fold f − target c|
+    x = lambda s, f: s * k + f
+    d = lambda f, c: S * k + f * C + c
+    A, lo, hi = np.zeros((S + 3 * k * C, S * k + k * C)), [], []
+    for s in range(S): A[s, [x(s, f) for f in range(k)]] = 1; lo.append(1); hi.append(1)      # each site in one fold
+    r = S
+    for f in range(k):
+        for c in range(C):
+            for row, sign in ((r, 0), (r + 1, -1), (r + 2, 1)):
+                A[row, [x(s, f) for s in range(S)]] = n[:, c]
+                if sign: A[row, d(f, c)] = sign
+            lo += [1, -np.inf, target[c]]; hi += [np.inf, target[c], np.inf]                      # tested; count − d ≤ t; count + d ≥ t
+            r += 3
+    cost = np.r_[np.zeros(S * k), np.tile(1 / target, k)]           # deviations relative to each class's size: a rare class counts as much
+    lower = np.zeros(S * k + k * C); lower[x(0, 0)] = 1               # the first site in fold 0: the folds' order is arbitrary
+    res = milp(cost, integrality=np.r_[np.ones(S * k), np.zeros(k * C)], bounds=Bounds(lower, np.r_[np.ones(S * k), np.full(k * C, np.inf)]),
+               constraints=LinearConstraint(A, lo, hi), options=dict(time_limit=time_limit))
+    if res.x is None:
+        raise DataError(f"the sites cannot make {k} folds that each test every class ({res.message.split('(')[0].strip()}); "
+                        f"ask for fewer folds or add sites. Sites per class: {_sites_per_class(cases)}.")
+    fold_of = dict(zip(sites, res.x[:S * k].reshape(S, k).round().argmax(1)))
+    plan = cases.assign(fold=cases.site.map(fold_of).astype(int), protocol=SITE_PRESERVED)
+    return check_fold_plan(plan[['case_id', 'fold', 'labels', 'site', 'protocol']], df, k)
 
 def read_folds(path:str|Path) -> pd.DataFrame:
-    "A `folds.csv` (case_id, fold), checked by `check_fold_plan`, or `DataError` naming the file."
+    "A `folds.csv` (case_id, fold, and protocol and site when recorded), checked by `check_fold_plan`, or `DataError` naming the file."
     return check_fold_plan(read_table(path, ('case_id', 'fold'), 'folds file'), source=f'folds file {path}')
 
 def fold_split(df:pd.DataFrame, # images to split
@@ -308,13 +415,14 @@ def tile_dataset(dataset:str|Path, # dataset folder (`<class>/<image>`, with or 
                  drop_flagged:bool=False, # also drop tiles that quality control flags as blurred or pen-marked
                  overwrite:bool=False,
                  case_pattern:str='', # for a `dataset` without manifest.csv: see `load_dataset`
+                 site_pattern:str='auto', # each image's site: see `load_dataset`
                 ) -> pd.DataFrame:
     "Tile every image of `dataset` into `out`, dropping background tiles; return the tile manifest."
     check_whole('tile_size', tile_size, 16)
     if not 0 <= max_background <= 1: raise bad_param('max_background', max_background, 'a fraction from 0 to 1')
     if stain and target is None: raise bad_param('target', None, f'a target image for stain={stain!r}')
     norm = stain_normalizer(stain, target) if stain else None
-    images = load_dataset(dataset, case_pattern)
+    images = load_dataset(dataset, case_pattern, site_pattern)
     rows, seen, written = [], 0, set()
     with staged_folder(out, overwrite, what='tile dataset') as tmp:
         for n, im in enumerate(images.itertuples()):
@@ -332,9 +440,9 @@ def tile_dataset(dataset:str|Path, # dataset folder (`<class>/<image>`, with or 
                                  image_path=Path(os.path.relpath(im.path, images.attrs['root'])).as_posix(), x=x, y=y,
                                  background=round(bg, 4), sharpness=qc['sharpness'], pen=qc['pen'], blurred=qc['blurred'],
                                  pen_mark=qc['pen_mark'], source=getattr(im, 'source', 'unknown'), case_grouping=images.attrs['grouping'],
-                                 **({'preparation': im.preparation} if 'preparation' in images else {})))
+                                 **{c: getattr(im, c) for c in ('preparation', 'site') if c in images}))
         m = pd.DataFrame(rows, columns=['path', 'label', 'case_id', 'image_id', 'image_path', 'x', 'y', 'background', 'sharpness',
-                                        'pen', 'blurred', 'pen_mark', 'source', 'case_grouping'] + ['preparation'] * ('preparation' in images))
+                                        'pen', 'blurred', 'pen_mark', 'source', 'case_grouping'] + [c for c in ('preparation', 'site') if c in images])
         if empty := [c for c in sorted(set(images.label)) if not (m.label == c).any()]:
             raise DataError(f"no tile of {dataset} has at most {max_background:.1%} background for class(es) "
                             f"{', '.join(empty)}: raise --max-background or check the images.")
@@ -342,7 +450,7 @@ def tile_dataset(dataset:str|Path, # dataset folder (`<class>/<image>`, with or 
         write_json_atomic(tmp/'tiles.json', dict(dataset=str(dataset), tile_size=tile_size, max_background=max_background,
                                                  stain=stain, target=str(target) if target is not None else None, drop_flagged=drop_flagged,
                                                  images=len(images), tiles_seen=seen, tiles_kept=len(m), case_grouping=images.attrs['grouping'],
-                                                 case_pattern=case_pattern))
+                                                 case_pattern=case_pattern, site_pattern=site_pattern))
     return m
 
 # %% ../nbs/05_data.ipynb #d879b192

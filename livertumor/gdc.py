@@ -32,7 +32,7 @@ PREPARATIONS = {'tissue': 'frozen', 'diagnostic': 'FFPE'}
 FIELDS = ('file_id', 'file_name', 'md5sum', 'file_size', 'cases.submitter_id', 'cases.project.project_id',
           'cases.samples.sample_type')
 MANIFEST_COLUMNS = ['file_id', 'file_name', 'md5', 'size', 'project', 'sample_type', 'case_id', 'label',
-                    'sample_code', 'slide_type', 'preparation', 'preparation_confound']
+                    'sample_code', 'slide_type', 'site', 'preparation', 'preparation_confound']
 
 def slide_filters(label:str, # one of `CLASSES`
                   slides:str='tissue', # 'tissue' (frozen) or 'diagnostic' (FFPE)
@@ -55,9 +55,9 @@ BARCODE = re.compile(r'(TCGA-[A-Z0-9]{2}-[A-Z0-9]{4})-(\d\d)[A-Z]-\d\d-([A-Z]{2}
 
 def parse_barcode(file_name:str, # a GDC slide file name, e.g. TCGA-DD-A1EB-11A-01-TS1.<uuid>.svs
                  ) -> dict|None:
-    "The case, sample code and slide type (DX, TS, BS, MS) the barcode in `file_name` names, or None without a barcode."
+    "The case, sample code, slide type (DX, TS, BS, MS) and tissue source site the barcode in `file_name` names, or None without a barcode."
     m = BARCODE.match(str(file_name))
-    return dict(zip(('case_id', 'sample_code', 'slide_type'), m.groups())) if m else None
+    return dict(zip(('case_id', 'sample_code', 'slide_type'), m.groups()), site=m.group(1)[5:7]) if m else None
 
 def barcode_problem(row:dict, # a manifest row, see `hit_to_row`
                     slides:str, # the slide kind asked for
@@ -116,7 +116,8 @@ def hit_to_row(hit:dict, label:str,
     except (KeyError, IndexError, TypeError) as e:
         raise GDCError(f"GDC file {hit.get('file_id', '?')} lacks the field {e} in the API's answer.") from None
     b = parse_barcode(row['file_name']) or {}
-    return row | dict(sample_code=b.get('sample_code', ''), slide_type=b.get('slide_type', ''), preparation=PREPARATIONS[slides])
+    return row | dict(sample_code=b.get('sample_code', ''), slide_type=b.get('slide_type', ''), site=b.get('site', ''),
+                      preparation=PREPARATIONS[slides])
 
 # %% ../nbs/02_gdc.ipynb #24b5b96d
 def select_cases(rows:pd.DataFrame, # manifest rows of one class
@@ -177,6 +178,8 @@ def query_manifest(out:str|Path, # manifest CSV to write
         print(f'{c}: {parts[-1].case_id.nunique()} cases, {len(parts[-1])} {kinds[c]} slides ({PREPARATIONS[kinds[c]]})')
     manifest = pd.concat(parts, ignore_index=True).assign(preparation_confound=confound)[MANIFEST_COLUMNS]
     print(f'patients with slides in two classes (one group when splitting): {patients_in_two_classes(manifest)}')
+    print('patients per tissue source site and class (a site that gives one class only is a shortcut a model can learn):\n'
+          + pd.crosstab(manifest.drop_duplicates(['case_id', 'label']).site, manifest.drop_duplicates(['case_id', 'label']).label).to_string())
     write_text_atomic(out, manifest.to_csv(index=False))
     return manifest
 

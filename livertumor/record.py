@@ -27,7 +27,7 @@ RUN_RECORD = {  # field: (accepted types, None allowed, what it holds)
     'data_path': (_TEXT, True, 'the dataset folder'),
     'data_warnings': ((list,), False, 'cautions about the data: image-level grouping, a preparation confound'),
     'preset': (_TEXT, False, "'smoke' or 'full'"), 'seed': (_INT, False, 'the seed of split and training'),
-    'protocol': (_TEXT, False, "'single split' or 'patient CV'"),
+    'protocol': (_TEXT, False, "'single split', 'patient CV' or 'site-preserved CV'"),
     'folds': (_INT, True, 'k of the cross-validation'), 'fold': (_INT, True, 'the fold this run tested; None for a single split or a pool'),
     'n_test': (_INT, False, 'test images (or tiles)'), 'n_cases': ((dict,), False, 'cases per split'),
     'case_leak_check': (_TEXT, False, "'passed', or 'failed: ' and what crosses"),

@@ -80,7 +80,7 @@ def pool_folds(fold_dirs:list, # the k finished fold runs of one model, from one
         raise DataError(f"pooling needs the {k or 'k'} folds of one cross-validation, each once (got folds "
                         f"{', '.join(str(m.get('fold')) for m in metas)} of {', '.join(sorted({str(m.get('folds')) for m in metas}))}).")
     for r, m in zip(fold_dirs[1:], metas[1:]):
-        for f in ('model', 'weights_used', 'recipe', 'folds', 'fold_plan'):
+        for f in ('model', 'weights_used', 'recipe', 'folds', 'fold_plan', 'protocol'):
             if m.get(f) != metas[0].get(f): raise DataError(f"fold run {r} differs from {fold_dirs[0]} in {f} ({m.get(f)!r} against {metas[0].get(f)!r}): pool the folds of one model and plan.")
     tests = [_test_rows(r).assign(fold=m['fold']) for r, m in zip(fold_dirs, metas)]
     pooled = pd.concat(tests, ignore_index=True)
@@ -105,7 +105,7 @@ def pool_folds(fold_dirs:list, # the k finished fold runs of one model, from one
                            probs_calibrated=None if calibrated is None else calibrated[cols].values)
     add_caption(fig, figure_caption(metas[0])); fig.savefig(out/'reliability.png', dpi=110); plt.close(fig)
     write_run_record(out/'metrics.json', dict(
-        {f: metas[0][f] for f in keep if f in metas[0]}, protocol='patient CV', pooled=True, fold=None, temperature=None,
+        {f: metas[0][f] for f in keep if f in metas[0]}, protocol=metas[0].get('protocol', 'patient CV'), pooled=True, fold=None, temperature=None,
         fold_runs=[str(r) for r in fold_dirs], fold_test_accuracy=fold_acc, fold_test_accuracy_mean=float(np.mean(fold_acc)),
         fold_test_accuracy_sd=float(np.std(fold_acc, ddof=1)) if k > 1 else 0.0, fold_temperatures=[m.get('temperature') for m in metas],
         data_warnings=list(dict.fromkeys(w for m in metas for w in m.get('data_warnings') or []))
@@ -179,8 +179,8 @@ def _reported_calibration(r:dict) -> dict|None:
 
 def _protocol(r:dict) -> str:
     p = r.get('protocol') if isinstance(r.get('protocol'), str) else 'single split'
-    if p == 'patient CV' and _known(r.get('fold')): return f"fold {int(r['fold'])} of {int(r['folds'])} (patient CV)"
-    return f"{p}, {int(r['folds'])} folds" if p == 'patient CV' and _known(r.get('folds')) else p
+    if p != 'single split' and _known(r.get('fold')): return f"fold {int(r['fold'])} of {int(r['folds'])} ({p})"
+    return f"{p}, {int(r['folds'])} folds" if p != 'single split' and _known(r.get('folds')) else p
 
 def _ece(r:dict) -> str:
     b, a = r.get('test_calibration'), r.get('test_calibration_after_temperature')
@@ -248,10 +248,13 @@ def write_results(table:pd.DataFrame, out_dir:str|Path, name:str='results') -> t
     return csv, md
 
 # %% ../nbs/09e_results.ipynb #96372870
+def _proto(r:dict) -> str: return r['protocol'] if isinstance(r.get('protocol'), str) else 'single split'
+
 def run_label(r:dict) -> str:
-    "A run's name in comparisons: model, weights used and, from scratch, the recipe."
-    if r.get('kind') in ('classical', 'ensemble'): return r['model']
-    return f"{r['model']} ({r['weights_used']}" + (', from scratch)' if r.get('recipe') == 'from_scratch' else ')')
+    "A run's name in comparisons: model, weights used and, from scratch, the recipe; a site-preserved run says so."
+    site = ', site-preserved CV' if _proto(r) == 'site-preserved CV' else ''
+    if r.get('kind') in ('classical', 'ensemble'): return r['model'] + (f' ({site[2:]})' if site else '')
+    return f"{r['model']} ({r['weights_used']}" + (', from scratch' if r.get('recipe') == 'from_scratch' else '') + site + ')'
 
 def compare_runs(run_a:str|Path, run_b:str|Path, # finished runs tested on the same images
                  n_boot:int=N_BOOT, seed:int=0) -> dict:
@@ -278,20 +281,24 @@ def compare_runs(run_a:str|Path, run_b:str|Path, # finished runs tested on the s
 def comparison_table(runs:pd.DataFrame, # from `collect_runs`
                      reference:str|None=None, # the reference model's name; default the first deep model with pre-trained weights
                      n_boot:int=N_BOOT, seed:int=0, alpha:float=0.05) -> pd.DataFrame:
-    "Each run against the reference, and each backbone fine-tuned against itself from scratch: paired differences, McNemar, Holm."
+    "Each run against the reference, each backbone fine-tuned against itself from scratch, each run of patient CV against its site-preserved twin: paired differences, McNemar, Holm."
     cols = ['Comparison', 'Question', 'Test cases', 'Accuracy A', 'Accuracy B', 'Difference (A − B)', '95% CI (paired, by case)',
             'Balanced accuracy difference', 'Balanced 95% CI', 'Cases only A right', 'Cases only B right', 'McNemar p', 'Holm p', 'Conclusion']
     ok = sort_runs(runs[runs.get('failed', pd.Series(np.nan, index=runs.index)).isna()]) if len(runs) else runs
     recs = ok.to_dict('records') if len(ok) else []
     deep = [r for r in recs if r.get('kind', 'deep') in ('deep', None) or not isinstance(r.get('kind'), str)]
     pre = [r for r in deep if r.get('recipe') != 'from_scratch' and r.get('weights_used') != 'random']
-    ref = next((r for r in pre if reference in (None, r['model'])), None)
-    if reference and ref is None: raise bad_param('reference', reference, f"a model with pre-trained weights among the runs: {', '.join(r['model'] for r in pre) or 'none'}")
-    pairs = [(ref, r, 'against the reference') for r in recs if ref is not None and r is not ref]
+    refs = {p: next((r for r in pre if _proto(r) == p and reference in (None, r['model'])), None) for p in dict.fromkeys(map(_proto, pre))}
+    if reference and not any(refs.values()):
+        raise bad_param('reference', reference, f"a model with pre-trained weights among the runs: {', '.join(r['model'] for r in pre) or 'none'}")
+    pairs = [(refs[_proto(r)], r, 'against the reference') for r in recs if refs.get(_proto(r)) is not None and r is not refs[_proto(r)]]
     for r in pre:
-        s = next((x for x in deep if x['model'] == r['model'] and x.get('recipe') == 'from_scratch'), None)
+        s = next((x for x in deep if x['model'] == r['model'] and x.get('recipe') == 'from_scratch' and _proto(x) == _proto(r)), None)
         if s is not None and not any({id(p[0]), id(p[1])} == {id(r), id(s)} for p in pairs): pairs.append((r, s, 'what pre-training buys'))
     pairs = [(a, b, 'what pre-training buys' if a['model'] == b['model'] and b.get('recipe') == 'from_scratch' else q) for a, b, q in pairs]
+    same = lambda a, b: all(str(a.get(f)) == str(b.get(f)) for f in ('model', 'kind', 'weights_used', 'recipe'))   # str: NaN for a field both lack
+    pairs += [(r, s, 'patient CV against site-preserved CV') for r in recs if _proto(r) == 'patient CV'
+              for s in recs if _proto(s) == 'site-preserved CV' and same(r, s)]
     if not pairs: return pd.DataFrame(columns=cols)
     res = [compare_runs(a['run_dir'], b['run_dir'], n_boot, seed) for a, b, _ in pairs]
     adjusted = holm([c['p'] for c in res])

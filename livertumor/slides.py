@@ -12,7 +12,7 @@ import pandas as pd
 from PIL import Image
 
 from .core import CLASSES, DataError, bad_param, check_whole, read_table, staged_folder, write_json_atomic
-from .gdc import class_preparations, patients_in_two_classes, preparation_confound
+from .gdc import class_preparations, parse_barcode, patients_in_two_classes, preparation_confound
 
 # %% auto #0
 __all__ = ['REGION_COLUMNS', 'open_slide', 'slide_mpp', 'tissue_mask', 'find_regions', 'read_region', 'even_take',
@@ -103,10 +103,10 @@ def even_take(regions:pd.DataFrame, # one class's regions: case_id, slide, and k
             .head(n).drop(columns=['turn', 'order']))
 
 # %% ../nbs/03_slides.ipynb #4881e667
-REGION_COLUMNS = ['path', 'label', 'case_id', 'source', 'slide', 'x', 'y', 'side', 'um_per_px', 'tissue', 'preparation']
+REGION_COLUMNS = ['path', 'label', 'case_id', 'source', 'slide', 'x', 'y', 'side', 'um_per_px', 'tissue', 'preparation', 'site']
 
 def extract_regions(slides_dir:str|Path, # folder holding the manifest's slides
-                    manifest:str|Path, # CSV with file_name, label, case_id, optionally preparation (from `livertumor gdc query`)
+                    manifest:str|Path, # CSV with file_name, label, case_id, optionally preparation and site (from `livertumor gdc query`)
                     out:str|Path, # dataset folder to write
                     size:int=856, # region side in pixels
                     per_slide:int=4, # regions per slide, when `images_per_class` is None
@@ -122,6 +122,8 @@ def extract_regions(slides_dir:str|Path, # folder holding the manifest's slides
     slides = read_table(manifest, ('file_name', 'label', 'case_id'))
     if bad := sorted(set(slides.label) - set(CLASSES)): raise DataError(f"manifest {manifest} has unknown label(s) {bad}.")
     slides['preparation'] = slides.get('preparation', pd.Series('', index=slides.index)).fillna('')
+    if 'site' not in slides: slides['site'] = [(parse_barcode(f) or {}).get('site', '') for f in slides.file_name]   # TCGA names carry it
+    slides['site'] = slides.site.fillna('').astype(str)
     rows, skipped, found = [], [], []
     def skip(name, e): print(f'WARNING: skipped {name}: {e}'); skipped.append(dict(file_name=name, reason=str(e)))
     with staged_folder(out, overwrite, what='region dataset') as tmp:
@@ -129,7 +131,7 @@ def extract_regions(slides_dir:str|Path, # folder holding the manifest's slides
             path = Path(slides_dir)/s.file_name
             try: r = find_regions(open_slide(path), size, um_per_px, images_per_class or per_slide, min_tissue, seed, path.name)
             except DataError as e: skip(s.file_name, e); continue
-            found.append(r.assign(k=range(len(r)), slide=s.file_name, label=s.label, case_id=s.case_id, preparation=s.preparation))
+            found.append(r.assign(k=range(len(r)), slide=s.file_name, label=s.label, case_id=s.case_id, preparation=s.preparation, site=s.site))
         regions = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=['k', 'slide', 'label', 'case_id'])
         if images_per_class and len(regions): regions = pd.concat([even_take(g, images_per_class, seed) for _, g in regions.groupby('label')])
         for name, g in regions.groupby('slide', sort=False):
@@ -143,8 +145,9 @@ def extract_regions(slides_dir:str|Path, # folder holding the manifest's slides
                 rel = f'{r.label}/{r.case_id}_{Path(name).stem}_{r.k}.png'
                 Image.fromarray(img).save(tmp/rel)
                 rows.append(dict(path=rel, label=r.label, case_id=r.case_id, source='slide', slide=name, x=r.x, y=r.y,
-                                 side=r.side, um_per_px=um_per_px, tissue=r.tissue, preparation=r.preparation))
+                                 side=r.side, um_per_px=um_per_px, tissue=r.tissue, preparation=r.preparation, site=r.site))
         m = pd.DataFrame(rows, columns=REGION_COLUMNS)
+        if (m.site == '').any(): m = m.drop(columns='site')            # sites only when every slide has one
         if empty := [c for c in sorted(set(slides.label)) if not (m.label == c).any()]:
             raise DataError(f"no usable region for class(es) {', '.join(empty)} in {slides_dir}: see the warnings above.")
         classes = {c: dict(cases=g.case_id.nunique(), slides=g.slide.nunique(), images=len(g),

@@ -5,12 +5,13 @@
 # %% ../nbs/09a_stats.ipynb #560d561b
 from __future__ import annotations
 import numpy as np
+import pandas as pd
 
 from .core import DataError, bad_param, check_whole
 
 # %% auto #0
-__all__ = ['N_BOOT', 'accuracy', 'balanced_accuracy', 'ci_method', 'case_resamples', 'percentile_interval', 'paired_bootstrap',
-           'mcnemar_exact', 'holm']
+__all__ = ['N_BOOT', 'MAX_SITE_V', 'accuracy', 'balanced_accuracy', 'ci_method', 'case_resamples', 'percentile_interval',
+           'paired_bootstrap', 'mcnemar_exact', 'holm', 'site_association', 'site_flag']
 
 # %% ../nbs/09a_stats.ipynb #a5b6f4ac
 def accuracy(y_true, probs) -> float:
@@ -86,3 +87,26 @@ def holm(pvalues, # the p-values of the comparisons made
     adjusted = np.maximum.accumulate(np.minimum(1.0, (len(p) - np.arange(len(p))) * p[order]))
     out = np.empty_like(p); out[order] = adjusted
     return out
+
+# %% ../nbs/09a_stats.ipynb #edd93e22
+MAX_SITE_V = 0.21   # Cramér's V of a medium site–class association with three classes (Cohen: w = 0.3, over √(3 − 1))
+
+def site_association(df:pd.DataFrame, # images with case_id, label and site
+                    ) -> dict:
+    "The site × class table of patients, its Cramér's V, and the classes whose sites hold no other class."
+    from scipy.stats.contingency import association
+    if 'site' not in df: raise DataError('the data has no sites: a site column in manifest.csv, or site_pattern on the file names.')
+    specimens = df.drop_duplicates(['case_id', 'label'])
+    table = pd.crosstab(specimens.site.astype(str), specimens.label)
+    v = float(association(table.values, method='cramer')) if min(table.shape) > 1 else 0.0
+    shared = table.gt(0).sum(1) > 1                                     # sites with patients of two classes or more
+    own = [c for c in table.columns if not shared[table[c] > 0].any()]
+    return dict(cramers_v=v, n_sites=int(len(table)), n_patients=int(df.case_id.nunique()), unshared_classes=own, table=table)
+
+def site_flag(assoc:dict|None) -> str|None:
+    "The flag a site–class association raises: V at or above `MAX_SITE_V`, or classes whose sites no other class shares; None if neither."
+    if not assoc or (assoc['cramers_v'] < MAX_SITE_V and not assoc['unshared_classes']): return None
+    own = assoc['unshared_classes']
+    return (f"site and class associated: Cramér's V {assoc['cramers_v']:.2f} over {assoc['n_sites']} sites"
+            + (f"; {', '.join(own)} from sites no other class shares" if own else '')
+            + '. A model can learn the site instead of the disease: trust the site-preserved result.')

@@ -7,9 +7,9 @@ import hashlib, json, math, threading, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SAMPLE_TYPES = {'01': 'Primary Tumor', '11': 'Solid Tissue Normal'}
-LIHC = [f'TCGA-DD-A{i:03d}' for i in range(1, 7)]                   # 6 hepatocellular carcinoma patients
-CHOL = [f'TCGA-W5-A{i:03d}' for i in range(1, 4)]                   # 3 cholangiocarcinoma patients: a small project
-NORMAL = LIHC[:3] + ['TCGA-DD-A007']                                # 4 normal patients, 3 of them matched to LIHC tumours
+LIHC = sorted(f'TCGA-{s}-A{i:03d}' for i, s in zip(range(1, 7), ('DD', 'DD', 'ED', 'ED', '2V', '2V')))   # 6 hepatocellular carcinoma patients, 3 sites
+CHOL = sorted(f'TCGA-{s}-A{i:03d}' for i, s in zip(range(1, 4), ('W5', 'ZU', '3X')))                    # 3 cholangiocarcinoma patients: a small project
+NORMAL = sorted(LIHC[:3] + ['TCGA-DD-A007'])                                # 4 normal patients, 3 of them matched to LIHC tumours (LIHC's sites)
 # (project, case, sample code, barcode tail after the sample code)
 SLIDES = ([('TCGA-LIHC', c, '01', t) for c in LIHC for t in ('Z-00-DX1', 'A-01-TS1')] + [('TCGA-LIHC', LIHC[0], '01', 'A-01-BS1')]
           + [('TCGA-CHOL', c, '01', t) for c in CHOL for t in ('Z-00-DX1', 'A-01-TS1')]

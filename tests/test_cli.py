@@ -132,3 +132,29 @@ def test_predict_tiles_slides_and_bad_input(tmp_path):
     for bad, message in ((tmp_path/'nothing', 'nothing does not exist'), (im, 'lacks model.keras, model.json, metrics.json')):
         r = run('livertumor', 'predict', bad, im)
         assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr[-1000:]
+
+def test_site_preserved_study_tests_each_site_in_one_fold(tmp_path):
+    "A data set whose manifest names sites, TCGA-like (cholangiocarcinoma from its own sites): the study with --preserve-site."
+    from livertumor.synthetic import make_synthetic_dataset
+    from livertumor.stats import site_association
+    m = make_synthetic_dataset(tmp_path/'data', per_class=36, size=128, images_per_case=2, workers=1)
+    group = {'cholangiocarcinoma': 'C', 'hepatocellular_carcinoma': 'L', 'normal_liver': 'L'}
+    m.assign(site=[f'{group[l]}{int(c[-3:]) % 3}' for l, c in zip(m.label, m.case_id)]).to_csv(tmp_path/'data'/'manifest.csv', index=False)
+    runs, figures = tmp_path/'runs', tmp_path/'figures'
+    r = run('livertumor', 'study', '--models', 'VGG16', '--preset', 'smoke', '--folds', '2', '--preserve-site', '--baselines',
+            '--data', tmp_path/'data', '--runs', runs, '--figures', figures)
+    assert r.returncode == 0, r.stderr[-3000:]
+    plan = pd.read_csv(runs/'folds-site.csv', dtype=str)
+    assert set(plan.protocol) == {'site-preserved CV'} and plan.groupby('site').fold.nunique().max() == 1 and not (runs/'folds.csv').exists()
+    for f in range(2):                      # no test patient's site is seen in training or validation
+        s = pd.read_csv(runs/f'VGG16-site-fold{f}of2'/'splits.csv', dtype=str)
+        assert set(s.site[s.split == 'test']).isdisjoint(s.site[s.split != 'test'])
+        assert set(s.case_id[s.split == 'test']) == set(plan.case_id[plan.fold == str(f)])
+    for name in ('VGG16-site', 'SVM-hog-site'):
+        meta = json.loads((runs/name/'metrics.json').read_text())
+        assert meta['protocol'] == 'site-preserved CV' and meta['data_warnings'][-1].startswith("site and class associated: Cramér's V")
+    table = pd.read_csv(figures/'results.csv')
+    assert set(table.Protocol) == {'site-preserved CV, 2 folds'} and table.Flags.str.contains('site and class associated').all()
+    sites = pd.read_csv(figures/'sites.csv', dtype={'Site': str}).set_index('Site')
+    want = site_association(pd.read_csv(runs/'VGG16-site-fold0of2'/'splits.csv', dtype=str))['table']
+    assert sites.values.tolist() == want.values.tolist() and list(sites.index) == list(want.index)

@@ -6,6 +6,7 @@ from conftest import run
 from gdc_server import CHOL, LIHC, NORMAL, make_hit
 from livertumor.core import CLASSES, DataError, registry_file
 from livertumor.gdc import GDCError, download_file, query_manifest, read_manifest
+from livertumor.data import load_dataset, make_site_fold_plan, read_folds
 
 @pytest.fixture(scope='module')
 def slide(): return registry_file('cmu_small_region.svs').read_bytes()
@@ -68,6 +69,16 @@ def test_gdc_build_makes_a_frozen_dataset_of_n_images_per_class(server, tmp_path
     assert (info['images_per_class'], info['preparation_confound'], info['patients_in_two_classes']) == (7, None, 3)
     assert info['preparation'] == dict.fromkeys(CLASSES, 'frozen')
     assert 'cholangiocarcinoma: 3 cases, 3 slides, 2-3 regions per slide, 7 images' in r.stdout, r.stdout
+    # the tissue source site of each barcode reaches the slide and region manifests, the dataset and a site-preserved fold plan
+    assert 'patients per tissue source site and class' in r.stdout and 'ZU' in r.stdout, r.stdout
+    slides = read_manifest(tmp_path/'tcga'/'slides.csv')
+    assert (slides.site == slides.case_id.str[5:7]).all() and (m.site == m.case_id.str[5:7]).all()
+    images = load_dataset(tmp_path/'tcga'/'regions')
+    assert (images.site == images.case_id.str[5:7]).all()
+    make_site_fold_plan(images, 2).to_csv(tmp_path/'folds.csv', index=False)
+    plan = read_folds(tmp_path/'folds.csv')
+    assert (plan.site == plan.case_id.str[5:7]).all() and set(plan.protocol) == {'site-preserved CV'}
+    assert plan.groupby('site').fold.nunique().max() == 1 and plan.fold.nunique() == 2
 
 def test_a_named_preparation_mix_is_warned_about_and_recorded(server, tmp_path):
     r = run('livertumor', 'gdc', 'build', '--out', tmp_path/'tcga', '--images-per-class', '2', '--max-cases', '1', '--size', '128',
