@@ -15,7 +15,7 @@ from .core import CLASSES, DataError, bad_param, check_param, check_whole, data_
 from .preprocess import background_fraction, quality_flags, save_once, stain_normalizer, tile_image
 from .gdc import class_preparations, preparation_confound
 from .synthetic import ensure_synthetic, marked_synthetic
-from .stats import site_association, site_flag
+from .stats import site_association, site_flag, site_table
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'TCGA_SITE', 'DECODE_ERRORS', 'PATIENT_CV', 'SITE_PRESERVED', 'PROTOCOLS', 'TIFF_SUFFIXES',
@@ -314,12 +314,12 @@ def _case_table(df:pd.DataFrame) -> pd.DataFrame:
               .agg(**cols, labels=('label', lambda s: '+'.join(sorted(set(s)))), **({'site': ('site', 'first')} if 'site' in df else {}))
               .reset_index())
 
-def _sites_per_class(cases:pd.DataFrame) -> str:
-    "Each class's sites with their patients, for messages: 'cholangiocarcinoma: 2 sites (W5 6, ZU 3); …'."
+def _sites_per_class(table:pd.DataFrame) -> str:
+    "Each class's sites with their patients, from `site_table`, for messages: 'cholangiocarcinoma: 2 site(s) (W5 6, ZU 3); …'."
     out = []
-    for c in CLASSES:
-        n = cases[cases.labels.str.split('+').map(lambda ls: c in ls)].site.value_counts()
-        if len(n): out.append(f"{c}: {len(n)} site(s) ({', '.join(f'{s} {k}' for s, k in n.items())})")
+    for c in table.columns:
+        n = table[c][table[c] > 0].sort_values(ascending=False, kind='stable')
+        out.append(f"{c}: {len(n)} site(s) ({', '.join(f'{s} {k}' for s, k in n.items())})")
     return '; '.join(out)
 
 def make_site_fold_plan(df:pd.DataFrame, # images with label, case_id and site
@@ -333,14 +333,13 @@ def make_site_fold_plan(df:pd.DataFrame, # images with label, case_id and site
     if 'site' not in df:
         raise DataError("site-preserved folds need each image's site: a site column in manifest.csv, or site_pattern on file names "
                         "(TCGA file names carry it: TCGA-<site>-<participant>).")
-    cases = _case_table(df)
-    sites = list(np.random.default_rng(seed).permutation(sorted(cases.site.unique())))
-    classes = [c for c in CLASSES if c in set(df.label)]
-    has = np.array([[c in ls.split('+') for c in classes] for ls in cases.labels])
-    n = np.array([has[(cases.site == s).values].sum(0) for s in sites], float)     # patients per site and class
+    cases, table = _case_table(df), site_table(df)
+    sites = list(np.random.default_rng(seed).permutation(table.index))
+    classes = [c for c in CLASSES if c in table.columns]
+    n = table.loc[sites, classes].values.astype(float)                     # patients per site and class
     few = [c for j, c in enumerate(classes) if (n[:, j] > 0).sum() < k]
     if few: raise DataError(f"{k} site-preserved folds need every class at {k} sites or more, to test it in every fold; "
-                            f"{', '.join(few)} {'has' if len(few) == 1 else 'have'} fewer. Sites per class: {_sites_per_class(cases)}.")
+                            f"{', '.join(few)} {'has' if len(few) == 1 else 'have'} fewer. Sites per class: {_sites_per_class(table)}.")
     S, C = len(sites), len(classes)
     target = n.sum(0) / k                                   # patients of each class a fold would test if sites divided evenly
     # variables: x[s, f] = site s in fold f (binary), then d[f, c] >= |patients of class c in fold f − target c|
@@ -362,7 +361,7 @@ def make_site_fold_plan(df:pd.DataFrame, # images with label, case_id and site
                constraints=LinearConstraint(A, lo, hi), options=dict(time_limit=time_limit))
     if res.x is None:
         raise DataError(f"the sites cannot make {k} folds that each test every class ({res.message.split('(')[0].strip()}); "
-                        f"ask for fewer folds or add sites. Sites per class: {_sites_per_class(cases)}.")
+                        f"ask for fewer folds or add sites. Sites per class: {_sites_per_class(table)}.")
     fold_of = dict(zip(sites, res.x[:S * k].reshape(S, k).round().argmax(1)))
     plan = cases.assign(fold=cases.site.map(fold_of).astype(int), protocol=SITE_PRESERVED)
     return check_fold_plan(plan[['case_id', 'fold', 'labels', 'site', 'protocol']], df, k)

@@ -11,7 +11,7 @@ from .core import DataError, bad_param, check_whole
 
 # %% auto #0
 __all__ = ['N_BOOT', 'MAX_SITE_V', 'accuracy', 'balanced_accuracy', 'ci_method', 'case_resamples', 'percentile_interval',
-           'paired_bootstrap', 'mcnemar_exact', 'holm', 'site_association', 'site_flag']
+           'paired_bootstrap', 'mcnemar_exact', 'holm', 'site_table', 'site_association', 'site_flag']
 
 # %% ../nbs/09a_stats.ipynb #a5b6f4ac
 def accuracy(y_true, probs) -> float:
@@ -91,13 +91,18 @@ def holm(pvalues, # the p-values of the comparisons made
 # %% ../nbs/09a_stats.ipynb #edd93e22
 MAX_SITE_V = 0.21   # Cramér's V of a medium site–class association with three classes (Cohen: w = 0.3, over √(3 − 1))
 
+def site_table(df:pd.DataFrame, # images with case_id, label and site
+              ) -> pd.DataFrame:
+    "Patients per site (rows, sorted) and class (columns): a matched-normal patient counts once in each of its classes."
+    if 'site' not in df: raise DataError('the data has no sites: a site column in manifest.csv, or site_pattern on the file names.')
+    specimens = df.drop_duplicates(['case_id', 'label'])
+    return pd.crosstab(specimens.site.astype(str), specimens.label)
+
 def site_association(df:pd.DataFrame, # images with case_id, label and site
                     ) -> dict:
     "The site × class table of patients, its Cramér's V, and the classes whose sites hold no other class."
     from scipy.stats.contingency import association
-    if 'site' not in df: raise DataError('the data has no sites: a site column in manifest.csv, or site_pattern on the file names.')
-    specimens = df.drop_duplicates(['case_id', 'label'])
-    table = pd.crosstab(specimens.site.astype(str), specimens.label)
+    table = site_table(df)
     v = float(association(table.values, method='cramer')) if min(table.shape) > 1 else 0.0
     shared = table.gt(0).sum(1) > 1                                     # sites with patients of two classes or more
     own = [c for c in table.columns if not shared[table[c] > 0].any()]
