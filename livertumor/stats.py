@@ -11,7 +11,7 @@ from .core import DataError, bad_param, check_whole
 
 # %% auto #0
 __all__ = ['N_BOOT', 'MAX_SITE_V', 'accuracy', 'balanced_accuracy', 'ci_method', 'case_resamples', 'percentile_interval',
-           'paired_bootstrap', 'mcnemar_exact', 'holm', 'site_table', 'site_association', 'site_flag']
+           'paired_bootstrap', 'mcnemar_exact', 'holm', 'site_table', 'cramers_v', 'site_association', 'site_flag']
 
 # %% ../nbs/09a_stats.ipynb #a5b6f4ac
 def accuracy(y_true, probs) -> float:
@@ -98,20 +98,33 @@ def site_table(df:pd.DataFrame, # images with case_id, label and site
     specimens = df.drop_duplicates(['case_id', 'label'])
     return pd.crosstab(specimens.site.astype(str), specimens.label)
 
+def cramers_v(table, # a contingency table (rows × columns of counts)
+             ) -> float:
+    "Bergsma's (2013) bias-corrected Cramér's V: about 0 for independent rows and columns even when the table has few counts per cell."
+    from scipy.stats import chi2_contingency
+    t = np.asarray(table, float); n, (r, c) = t.sum(), t.shape
+    if min(r, c) < 2 or n < 2: return 0.0
+    phi2 = max(0.0, chi2_contingency(t, correction=False).statistic / n - (r - 1) * (c - 1) / (n - 1))
+    r, c = r - (r - 1) ** 2 / (n - 1), c - (c - 1) ** 2 / (n - 1)
+    return float(np.sqrt(phi2 / min(r - 1, c - 1)))
+
 def site_association(df:pd.DataFrame, # images with case_id, label and site
                     ) -> dict:
-    "The site × class table of patients, its Cramér's V, and the classes whose sites hold no other class."
-    from scipy.stats.contingency import association
+    "The site × class table of patients, its bias-corrected Cramér's V with the chi-square test's p, and the classes whose sites hold no other class."
+    from scipy.stats import chi2_contingency
     table = site_table(df)
-    v = float(association(table.values, method='cramer')) if min(table.shape) > 1 else 0.0
+    v = cramers_v(table.values)
+    p = float(chi2_contingency(table.values).pvalue) if min(table.shape) > 1 else 1.0
     shared = table.gt(0).sum(1) > 1                                     # sites with patients of two classes or more
     own = [c for c in table.columns if not shared[table[c] > 0].any()]
-    return dict(cramers_v=v, n_sites=int(len(table)), n_patients=int(df.case_id.nunique()), unshared_classes=own, table=table)
+    return dict(cramers_v=v, p_value=p, n_sites=int(len(table)), n_patients=int(df.case_id.nunique()), unshared_classes=own, table=table)
 
 def site_flag(assoc:dict|None) -> str|None:
-    "The flag a site–class association raises: V at or above `MAX_SITE_V`, or classes whose sites no other class shares; None if neither."
-    if not assoc or (assoc['cramers_v'] < MAX_SITE_V and not assoc['unshared_classes']): return None
+    "The flag a site–class association raises: V at or above `MAX_SITE_V` and significant (p < 0.05), or classes whose sites no other class shares."
+    if not assoc: return None
+    strong = assoc['cramers_v'] >= MAX_SITE_V and assoc.get('p_value', 0.0) < 0.05
     own = assoc['unshared_classes']
-    return (f"site and class associated: Cramér's V {assoc['cramers_v']:.2f} over {assoc['n_sites']} sites"
+    if not strong and not own: return None
+    return (f"site and class associated: Cramér's V {assoc['cramers_v']:.2f} (p {assoc.get('p_value', float('nan')):.2g}) over {assoc['n_sites']} sites"
             + (f"; {', '.join(own)} from sites no other class shares" if own else '')
             + '. A model can learn the site instead of the disease: trust the site-preserved result.')
