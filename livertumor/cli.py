@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--size', type=int, default=856, help='image side in pixels; the field is always 428 µm (default 856)')
     s.add_argument('--seed', type=int, default=0, help='master seed (default 0)')
     s.add_argument('--difficulty', type=float, default=0.9, help='0 to 1: how much the classes overlap (default 0.9, the embedded set\'s)')
+    s.add_argument('--site-confound', type=float, default=1.0, help='0 to 1: how strongly the site predicts the class (0 independent, 1 TCGA-like: cholangiocarcinoma from sites of its own; default 1.0)')
     s.add_argument('--images-per-case', type=int, default=5, help='images per synthetic patient (default 5)')
     s.add_argument('--overwrite', action='store_true', help='replace an existing synthetic set in --out')
     s.add_argument('--workers', type=int, default=None, help='processes (default: all cores, at most 8)')
@@ -447,7 +448,7 @@ def main(argv:list|None=None) -> int:
     try:
         if a.command == 'synth':
             from livertumor.synthetic import make_synthetic_dataset
-            m = make_synthetic_dataset(a.out, per_class=a.per_class, size=a.size, seed=a.seed, difficulty=a.difficulty,
+            m = make_synthetic_dataset(a.out, per_class=a.per_class, size=a.size, seed=a.seed, difficulty=a.difficulty, site_confound=a.site_confound,
                                        images_per_case=a.images_per_case, overwrite=a.overwrite,
                                        workers=a.workers)
             print(f'wrote {len(m)} SYNTHETIC images in {m.case_id.nunique()} cases to {a.out}')

@@ -18,10 +18,11 @@ from skimage.color import combine_stains, rgb_from_hed
 from .core import CLASSES, CLASS_TITLES, DataError, bad_param, check_whole, data_dir, read_table, staged_folder, write_json_atomic
 
 # %% auto #0
-__all__ = ['FIELD_UM', 'NUCLEI', 'DRAWERS', 'GENERATOR', 'MARK_KEY', 'MARK', 'MIN_SIZE', 'SYNTHETIC_DEFAULTS', 'smooth_noise',
-           'Tissue', 'stamp_nuclei', 'nuclear_morphology', 'draw_normal_liver', 'draw_hcc', 'draw_cholangiocarcinoma',
-           'case_appearance', 'render_tissue', 'marked_synthetic', 'make_synthetic_dataset', 'ensure_synthetic',
-           'pick_difficulty', 'colour_features', 'colour_check', 'morphology_check']
+__all__ = ['FIELD_UM', 'NUCLEI', 'DRAWERS', 'SITES', 'SITE_GROUP', 'GENERATOR', 'MARK_KEY', 'MARK', 'MIN_SIZE',
+           'SYNTHETIC_DEFAULTS', 'smooth_noise', 'Tissue', 'stamp_nuclei', 'nuclear_morphology', 'draw_normal_liver',
+           'draw_hcc', 'draw_cholangiocarcinoma', 'case_appearance', 'render_tissue', 'site_signature', 'assign_sites',
+           'marked_synthetic', 'make_synthetic_dataset', 'ensure_synthetic', 'pick_difficulty', 'colour_features',
+           'colour_check', 'morphology_check']
 
 # %% ../nbs/01_synthetic.ipynb #f11ca1d3
 FIELD_UM = 428.0  # the field every image shows: 856 px at 0.5 µm per pixel
@@ -227,15 +228,26 @@ DRAWERS = {'normal_liver': draw_normal_liver, 'hepatocellular_carcinoma': draw_h
            'cholangiocarcinoma': draw_cholangiocarcinoma}
 
 # %% ../nbs/01_synthetic.ipynb #963d8f71
-def case_appearance(rng:np.random.Generator) -> dict:
+def case_appearance(rng:np.random.Generator,
+                    signature:dict|None=None, # the case's site's processing signature (`site_signature`), applied on top
+                   ) -> dict:
     "Stain, scanner and tissue-composition parameters shared by the images of one case."
     M = rgb_from_hed.copy()
     for i in (0, 1):                                   # hematoxylin and eosin colours vary; the DAB row is unused
         v = np.abs(M[i] + rng.normal(0, 0.05, 3)); M[i] = v / np.linalg.norm(v)
-    return dict(stain_matrix=M, h_strength=rng.uniform(0.55, 1.45), e_strength=rng.uniform(0.55, 1.45),
-                background=rng.uniform(205, 250) + rng.normal(0, 3, 3), blur_um=rng.uniform(0.3, 0.9),
-                noise=rng.uniform(2, 6), base_e=rng.uniform(0.4, 0.6), white=rng.uniform(0.05, 0.22),
-                cellularity=rng.uniform(0.85, 1.2), h_spread=rng.uniform(1.9, 2.4))
+    ap = dict(stain_matrix=M, h_strength=rng.uniform(0.55, 1.45), e_strength=rng.uniform(0.55, 1.45),
+              background=rng.uniform(205, 250) + rng.normal(0, 3, 3), blur_um=rng.uniform(0.3, 0.9),
+              noise=rng.uniform(2, 6), base_e=rng.uniform(0.4, 0.6), white=rng.uniform(0.05, 0.22),
+              cellularity=rng.uniform(0.85, 1.2), h_spread=rng.uniform(1.9, 2.4))
+    return _with_site(ap, signature) if signature else ap
+
+def _with_site(ap:dict, s:dict) -> dict:
+    "A case's appearance through its site's signature: stain hue and strength, white balance, sharpness, compression."
+    M = ap['stain_matrix'].copy()
+    for i in (0, 1): v = np.abs(M[i] + s['hue'][i]); M[i] = v / np.linalg.norm(v)
+    return dict(ap, stain_matrix=M, h_strength=ap['h_strength'] * s['h_scale'], e_strength=ap['e_strength'] * s['e_scale'],
+                background=np.minimum(ap['background'] * np.asarray(s['white_balance']), 254.0),
+                blur_um=ap['blur_um'] * s['blur_scale'], jpeg_quality=s['jpeg_quality'])
 
 def _hematoxylin_haze(H, tissue, target_cv):
     "Add the faint hematoxylin of cytoplasm and stroma so that H's coefficient of variation is `target_cv`."
@@ -278,8 +290,33 @@ def render_tissue(label:str, # one of `CLASSES`
     rgb = rgb * ap['background'] + rng.normal(0, ap['noise'], rgb.shape)
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
+# %% ../nbs/01_synthetic.ipynb #b2a0ed6a
+SITES = {'LIHC': ('L1', 'L2', 'L3', 'L4', 'L5', 'L6'), 'CHOL': ('C1', 'C2', 'C3')}   # TCGA's layout: LIHC's sites, CHOL's sites
+SITE_GROUP = {'hepatocellular_carcinoma': 'LIHC', 'normal_liver': 'LIHC', 'cholangiocarcinoma': 'CHOL'}
+
+def site_signature(site:str, seed:int=0) -> dict:
+    "A site's processing signature, shared by all its slides: stain hue and strength, white balance, sharpness and JPEG quality."
+    rng = np.random.default_rng([seed, 7, *map(ord, site)])
+    return dict(hue=rng.normal(0, 0.07, (2, 3)), h_scale=float(rng.uniform(0.75, 1.3)), e_scale=float(rng.uniform(0.75, 1.3)),
+                white_balance=(1 + rng.normal(0, 0.04, 3)).round(4).tolist(), blur_scale=float(rng.uniform(0.6, 1.6)),
+                jpeg_quality=int(rng.integers(50, 96)))
+
+def assign_sites(cases:list, # (label, case_id) of every patient, in order
+                 site_confound:float=1.0, # 0: sites independent of class; 1: each class from its own group of sites (TCGA)
+                 seed:int=0) -> dict:
+    "{case_id: site}: a patient's site from its class's group with probability `site_confound` (in turn), else any site at random."
+    if isinstance(site_confound, bool) or not isinstance(site_confound, (int, float)) or not 0 <= site_confound <= 1:
+        raise bad_param('site_confound', site_confound, 'a number from 0 (sites independent of class) to 1 (TCGA-like)')
+    every, turn, out = [s for g in SITES.values() for s in g], dict.fromkeys(SITES, 0), {}
+    for label, case in cases:
+        rng = np.random.default_rng([seed, 11, *map(ord, case)])
+        if rng.random() < site_confound:
+            g = SITE_GROUP[label]; out[case] = SITES[g][turn[g] % len(SITES[g])]; turn[g] += 1
+        else: out[case] = every[rng.integers(len(every))]
+    return out
+
 # %% ../nbs/01_synthetic.ipynb #530e4c9f
-GENERATOR = 'livertumor.synthetic/1.0'
+GENERATOR = 'livertumor.synthetic/1.1'   # 1.1: sites and their signatures
 MARK_KEY = 'livertumor-source'     # the PNG text chunk every synthetic image carries, so a copy without its manifest stays labelled
 MARK = f'SYNTHETIC image drawn by {GENERATOR}: not patient tissue'
 
@@ -297,13 +334,17 @@ def _is_synthetic_set(root:Path) -> bool:
 
 def _image_job(job):
     "Render and save one image (runs in a worker process)."
-    path, label, ci, i, case, size, seed, difficulty = job
-    appearance = case_appearance(np.random.default_rng([seed, ci, case, 1]))
+    path, label, ci, i, case, size, seed, difficulty, site = job
+    appearance = case_appearance(np.random.default_rng([seed, ci, case, 1]), site_signature(site, seed) if site else None)
     img = render_tissue(label, size, seed=int(np.random.default_rng([seed, ci, i]).integers(2**31)),
                         difficulty=difficulty, appearance=appearance)
     from PIL import PngImagePlugin
     info = PngImagePlugin.PngInfo(); info.add_text(MARK_KEY, MARK)
-    Image.fromarray(img).save(path, pnginfo=info)
+    im = Image.fromarray(img)
+    if appearance.get('jpeg_quality'):                 # the site's scanner stores JPEG: its artefacts stay in the PNG
+        import io
+        buf = io.BytesIO(); im.save(buf, 'JPEG', quality=appearance['jpeg_quality']); im = Image.open(buf).convert('RGB')
+    im.save(path, pnginfo=info)
 
 # %% ../nbs/01_synthetic.ipynb #669216e4
 def make_synthetic_dataset(out:str|Path, # dataset folder to create
@@ -312,6 +353,7 @@ def make_synthetic_dataset(out:str|Path, # dataset folder to create
                            seed:int=0, # master seed
                            difficulty:float=0.9, # 0 to 1: how much the classes overlap
                            images_per_case:int=5, # images per synthetic patient
+                           site_confound:float|None=1.0, # how strongly the site predicts the class (`assign_sites`); None: no sites
                            overwrite:bool=False, # replace an existing synthetic set
                            workers:int|None=None, # processes; default: all cores, at most 8
                           ) -> pd.DataFrame:
@@ -321,8 +363,10 @@ def make_synthetic_dataset(out:str|Path, # dataset folder to create
     check_whole('size', size, MIN_SIZE, ' (smaller images cannot resolve nuclei and glands)')
     if isinstance(difficulty, bool) or not isinstance(difficulty, (int, float)) or not 0 <= difficulty <= 1:
         raise bad_param('difficulty', difficulty, 'a number from 0 to 1')
+    cases = [(label, f'SYN-{_CODES[label]}-{c:03d}') for label in CLASSES for c in range(-(-per_class // images_per_case))]
+    site_of = assign_sites(cases, site_confound, seed) if site_confound is not None else {}
     params = dict(per_class=per_class, size=size, seed=seed, difficulty=float(difficulty), images_per_case=images_per_case,
-                  generator=GENERATOR, source='synthetic', field_um=FIELD_UM)
+                  site_confound=None if site_confound is None else float(site_confound), generator=GENERATOR, source='synthetic', field_um=FIELD_UM)
     rows, jobs, t0 = [], [], time.perf_counter()
     with staged_folder(out, overwrite, marker='synthetic.json', what='synthetic set') as tmp:
         for ci, label in enumerate(CLASSES):
@@ -331,8 +375,11 @@ def make_synthetic_dataset(out:str|Path, # dataset folder to create
                 case, n = divmod(i, images_per_case)
                 case_id = f'SYN-{_CODES[label]}-{case:03d}'
                 rel = f'{label}/{case_id}_{n}.png'
-                rows.append(dict(path=rel, label=label, case_id=case_id, source='synthetic', seed=seed, generator=GENERATOR))
-                jobs.append((str(tmp/rel), label, ci, i, case, size, seed, float(difficulty)))
+                site = site_of.get(case_id)
+                sig = {k: v for k, v in site_signature(site, seed).items() if k != 'hue'} if site else {}
+                rows.append(dict(path=rel, label=label, case_id=case_id, source='synthetic', seed=seed, generator=GENERATOR,
+                                 **({'site': site, **{f'site_{k}': v if not isinstance(v, list) else '/'.join(map(str, v)) for k, v in sig.items()}} if site else {})))
+                jobs.append((str(tmp/rel), label, ci, i, case, size, seed, float(difficulty), site))
         workers = workers or min(8, os.cpu_count() or 1)
         if workers > 1 and len(jobs) > 1:
             from livertumor.synthetic import _image_job as job   # by module name, so spawned workers can import it
@@ -345,7 +392,7 @@ def make_synthetic_dataset(out:str|Path, # dataset folder to create
     return manifest
 
 # %% ../nbs/01_synthetic.ipynb #a8c6fc0f
-SYNTHETIC_DEFAULTS = dict(per_class=70, size=856, seed=0, difficulty=0.9, images_per_case=5)
+SYNTHETIC_DEFAULTS = dict(per_class=70, size=856, seed=0, difficulty=0.9, images_per_case=5, site_confound=1.0)
 
 def ensure_synthetic(root:str|Path|None=None, # dataset folder; default data/synthetic
                      **params, # overrides of `SYNTHETIC_DEFAULTS`, and `workers`
@@ -383,17 +430,23 @@ def colour_features(img:np.ndarray, bins:int=16) -> tuple[np.ndarray, np.ndarray
     return hist, np.concatenate([px.mean(0), px.std(0)])
 
 def colour_check(root:str|Path, # a dataset folder with manifest.csv
-                 folds:int=5, seed:int=0) -> dict:
-    "Case-grouped cross-validated accuracy of a logistic regression on colour features alone."
+                 folds:int=5, seed:int=0,
+                 plan:pd.DataFrame|None=None, # a fold plan (case_id, fold), e.g. site-preserved; None: case-grouped stratified folds
+                 within_site:bool=False, # centre each feature on its site's mean first: what colour tells beyond the site
+                ) -> dict:
+    "Cross-validated accuracy of a logistic regression on colour features alone, over case-grouped folds or the folds of `plan`."
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
+    from sklearn.model_selection import PredefinedSplit, StratifiedGroupKFold, cross_val_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     m = _read_manifest(root)
+    if within_site and 'site' not in m: raise DataError(f'{root}/manifest.csv has no site column: within_site needs each image\'s site.')
     feats = [colour_features(np.asarray(Image.open(p).convert('RGB'))) for p in m.full]
-    cv = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+    centre = (lambda X: X - pd.DataFrame(X).groupby(m.site.values).transform('mean').values) if within_site else (lambda X: X)
+    cv = (PredefinedSplit(m.case_id.map(plan.assign(case_id=plan.case_id.astype(str)).set_index('case_id').fold).values)
+          if plan is not None else StratifiedGroupKFold(folds, shuffle=True, random_state=seed))
     score = lambda X: float(cross_val_score(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
-                                            np.array(X), m.y.values, groups=m.case_id.values, cv=cv).mean())
+                                            centre(np.array(X)), m.y.values, groups=m.case_id.values, cv=cv).mean())
     return dict(histogram_accuracy=score([f[0] for f in feats]), mean_std_accuracy=score([f[1] for f in feats]),
                 chance=1 / len(CLASSES), n_images=len(m), n_cases=int(m.case_id.nunique()))
 
