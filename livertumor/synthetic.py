@@ -245,7 +245,8 @@ def _with_site(ap:dict, s:dict) -> dict:
     "A case's appearance through its site's signature: stain hue and strength, white balance, sharpness, compression."
     M = ap['stain_matrix'].copy()
     for i in (0, 1): v = np.abs(M[i] + s['hue'][i]); M[i] = v / np.linalg.norm(v)
-    return dict(ap, stain_matrix=M, h_strength=ap['h_strength'] * s['h_scale'], e_strength=ap['e_strength'] * s['e_scale'],
+    narrow = lambda v: 1 + 0.4 * (v - 1)               # a site's slides vary less than slides of many sites
+    return dict(ap, stain_matrix=M, h_strength=narrow(ap['h_strength']) * s['h_scale'], e_strength=narrow(ap['e_strength']) * s['e_scale'],
                 background=np.minimum(ap['background'] * np.asarray(s['white_balance']), 254.0),
                 blur_um=ap['blur_um'] * s['blur_scale'], jpeg_quality=s['jpeg_quality'])
 
@@ -297,8 +298,8 @@ SITE_GROUP = {'hepatocellular_carcinoma': 'LIHC', 'normal_liver': 'LIHC', 'chola
 def site_signature(site:str, seed:int=0) -> dict:
     "A site's processing signature, shared by all its slides: stain hue and strength, white balance, sharpness and JPEG quality."
     rng = np.random.default_rng([seed, 7, *map(ord, site)])
-    return dict(hue=rng.normal(0, 0.07, (2, 3)), h_scale=float(rng.uniform(0.75, 1.3)), e_scale=float(rng.uniform(0.75, 1.3)),
-                white_balance=(1 + rng.normal(0, 0.04, 3)).round(4).tolist(), blur_scale=float(rng.uniform(0.6, 1.6)),
+    return dict(hue=rng.normal(0, 0.12, (2, 3)), h_scale=float(rng.uniform(0.7, 1.4)), e_scale=float(rng.uniform(0.7, 1.4)),
+                white_balance=(1 + rng.normal(0, 0.06, 3)).round(4).tolist(), blur_scale=float(rng.uniform(0.5, 1.8)),
                 jpeg_quality=int(rng.integers(50, 96)))
 
 def assign_sites(cases:list, # (label, case_id) of every patient, in order
