@@ -18,7 +18,7 @@ from skimage.color import combine_stains, rgb_from_hed
 from .core import CLASSES, CLASS_TITLES, DataError, bad_param, check_whole, data_dir, read_table, staged_folder, write_json_atomic
 
 # %% auto #0
-__all__ = ['FIELD_UM', 'NUCLEI', 'DRAWERS', 'SITES', 'SITE_GROUP', 'GENERATOR', 'MARK_KEY', 'MARK', 'MIN_SIZE',
+__all__ = ['FIELD_UM', 'NUCLEI', 'DRAWERS', 'SITE_SPREAD', 'SITES', 'SITE_GROUP', 'GENERATOR', 'MARK_KEY', 'MARK', 'MIN_SIZE',
            'SYNTHETIC_DEFAULTS', 'smooth_noise', 'Tissue', 'stamp_nuclei', 'nuclear_morphology', 'draw_normal_liver',
            'draw_hcc', 'draw_cholangiocarcinoma', 'case_appearance', 'render_tissue', 'site_signature', 'assign_sites',
            'marked_synthetic', 'make_synthetic_dataset', 'ensure_synthetic', 'pick_difficulty', 'colour_features',
@@ -232,21 +232,24 @@ def case_appearance(rng:np.random.Generator,
                     signature:dict|None=None, # the case's site's processing signature (`site_signature`), applied on top
                    ) -> dict:
     "Stain, scanner and tissue-composition parameters shared by the images of one case."
+    k = SITE_SPREAD if signature else 1.0              # a site's slides vary less than slides of many sites
+    near = lambda lo, hi: (lo + hi) / 2 + k * (rng.uniform(lo, hi) - (lo + hi) / 2)
     M = rgb_from_hed.copy()
     for i in (0, 1):                                   # hematoxylin and eosin colours vary; the DAB row is unused
-        v = np.abs(M[i] + rng.normal(0, 0.05, 3)); M[i] = v / np.linalg.norm(v)
-    ap = dict(stain_matrix=M, h_strength=rng.uniform(0.55, 1.45), e_strength=rng.uniform(0.55, 1.45),
-              background=rng.uniform(205, 250) + rng.normal(0, 3, 3), blur_um=rng.uniform(0.3, 0.9),
+        v = np.abs(M[i] + k * rng.normal(0, 0.05, 3)); M[i] = v / np.linalg.norm(v)
+    ap = dict(stain_matrix=M, h_strength=near(0.55, 1.45), e_strength=near(0.55, 1.45),
+              background=near(205, 250) + k * rng.normal(0, 3, 3), blur_um=near(0.3, 0.9),
               noise=rng.uniform(2, 6), base_e=rng.uniform(0.4, 0.6), white=rng.uniform(0.05, 0.22),
               cellularity=rng.uniform(0.85, 1.2), h_spread=rng.uniform(1.9, 2.4))
     return _with_site(ap, signature) if signature else ap
+
+SITE_SPREAD = 0.3   # how much of the case-to-case stain and scanner variation remains within one site
 
 def _with_site(ap:dict, s:dict) -> dict:
     "A case's appearance through its site's signature: stain hue and strength, white balance, sharpness, compression."
     M = ap['stain_matrix'].copy()
     for i in (0, 1): v = np.abs(M[i] + s['hue'][i]); M[i] = v / np.linalg.norm(v)
-    narrow = lambda v: 1 + 0.4 * (v - 1)               # a site's slides vary less than slides of many sites
-    return dict(ap, stain_matrix=M, h_strength=narrow(ap['h_strength']) * s['h_scale'], e_strength=narrow(ap['e_strength']) * s['e_scale'],
+    return dict(ap, stain_matrix=M, h_strength=ap['h_strength'] * s['h_scale'], e_strength=ap['e_strength'] * s['e_scale'],
                 background=np.minimum(ap['background'] * np.asarray(s['white_balance']), 254.0),
                 blur_um=ap['blur_um'] * s['blur_scale'], jpeg_quality=s['jpeg_quality'])
 
