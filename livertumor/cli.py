@@ -156,9 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--case-pattern', default='', help='for a --data folder without manifest.csv: a regex on file names whose group (or match) is the patient, e.g. "^(TCGA-..-....)"')
     s.add_argument('--site-pattern', default='auto', help="each image's site (the hospital that made the slide): 'auto' (manifest.csv's site column, "
                    "else the two characters after TCGA- in TCGA file names), '' (none), or a regex on file names whose group (or match) is the site")
-    s.add_argument('--preserve-site', action='store_true',
+    g = s.add_mutually_exclusive_group()
+    g.add_argument('--preserve-site', dest='preserve_site', action='store_const', const=True, default=None,
                    help="site-preserved cross-validation: every site's patients tested in one fold (scipy's milp balances the classes), "
-                        'saved as runs/folds-site.csv, runs named <model>-site…; needs the sites of the data')
+                        'saved as runs/folds-site.csv, runs named <model>-site…; needs the sites of the data. The default when the data has '
+                        'sites and they can make the folds')
+    g.add_argument('--patient-cv', dest='preserve_site', action='store_const', const=False,
+                   help='cross-validation by patient even when the data has sites (runs/folds.csv)')
+    s.add_argument('--compare-protocols', action='store_true',
+                   help='also train the first of --models under the other protocol (patient CV beside site-preserved), so the comparisons '
+                        'pair its two rows on the same patients; needs the sites of the data')
     s.add_argument('--scratch-baseline', nargs='?', const='all', default=None, metavar='MODELS',
                    help='also train each pre-trained model (or those named, comma-separated) from scratch (weights none) on the same patients '
                         'and for the same training time, into runs/<model>-scratch')
@@ -271,17 +278,45 @@ def _one_line(e:BaseException) -> str:
     if type(e).__name__ == 'PapermillExecutionError': return f'{e.ename}: {e.evalue}'.splitlines()[0]
     return (f'{type(e).__name__}: ' + (str(e).splitlines() or [''])[0]).rstrip(': ')
 
-def _fold_plan(a, runs:Path) -> str:
-    "The study's folds.csv (folds-site.csv with --preserve-site) in `runs`: made once from the data, preset and seed, reused by every run; another plan there is refused."
-    from livertumor.core import make_config, write_text_atomic
-    from livertumor.data import check_images, load_dataset, make_fold_plan, make_site_fold_plan, read_folds, resolve_data, subsample_cases
-    images = check_images(load_dataset(resolve_data(a.data), a.case_pattern, a.site_pattern))          # the images train.ipynb will see
-    if a.preserve_site and 'site' not in images:
-        raise ConfigError(f"--preserve-site needs each image's site, and {a.data} has none: add a site column to its manifest.csv, "
-                          "or give --site-pattern, a regex whose group is the site in each file name (TCGA names carry it: TCGA-<site>-<participant>).")
-    images = subsample_cases(images, make_config(a.preset).max_images_per_class, seed=a.seed)
-    plan = (make_site_fold_plan if a.preserve_site else make_fold_plan)(images, a.folds, seed=a.seed)
-    path = runs/('folds-site.csv' if a.preserve_site else 'folds.csv')
+def _study_images(a):
+    "The images train.ipynb will see: the data checked, then subsampled by the preset."
+    from livertumor.core import make_config
+    from livertumor.data import check_images, load_dataset, resolve_data, subsample_cases
+    images = check_images(load_dataset(resolve_data(a.data), a.case_pattern, a.site_pattern))
+    return subsample_cases(images, make_config(a.preset).max_images_per_class, seed=a.seed)
+
+def _site_preserved(a, images) -> bool:
+    "Whether the study's folds keep each site's patients together: --preserve-site, --patient-cv, or by default when the data has sites that can make the folds."
+    from livertumor.core import DataError
+    from livertumor.data import make_site_fold_plan
+    needs = [f for f, on in (('--preserve-site', a.preserve_site), ('--compare-protocols', a.compare_protocols)) if on]
+    if 'site' not in images:
+        if needs: raise ConfigError(f"{' and '.join(needs)} need{'s' if len(needs) == 1 else ''} each image's site, and {a.data} has none: add a site column "
+                                    "to its manifest.csv, or give --site-pattern, a regex whose group is the site in each file name (TCGA names carry it: TCGA-<site>-<participant>).")
+        return False
+    if a.preserve_site is not None or a.folds < 2: return bool(a.preserve_site)
+    try: make_site_fold_plan(images, a.folds, seed=a.seed)
+    except DataError as e:
+        print(f'folds by patient: the data records sites, but they cannot make site-preserved folds ({_one_line(e)})', flush=True); return False
+    print("site-preserved folds by default: the data records sites, so each site's patients are tested together (--patient-cv for folds by patient)", flush=True)
+    return True
+
+def _site_probe(a, images, model:str, size, runs:Path) -> None:
+    "The site control: how well `model`'s frozen backbone tells each image's site (a linear probe), into runs/site_probe.json for the report."
+    from livertumor.core import git_commit, write_json_atomic
+    from livertumor.models import site_probe
+    r = site_probe(images, model, a.weights, size, seed=a.seed)
+    write_json_atomic(runs/'site_probe.json', dict(r, git=git_commit()))
+    print(f"site probe ({model}, {r['weights']} weights): " + (f"site predicted with accuracy {r['accuracy']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] "
+          f"against the majority site's {r['majority']:.2f}: " + ('site signal present' if r['signal'] else 'no clear site signal')
+          if r['accuracy'] is not None else r['note']), flush=True)
+
+def _fold_plan(a, runs:Path, images, site:bool) -> str:
+    "The study's folds.csv (folds-site.csv when `site`) in `runs`: made once from the data, preset and seed, reused by every run; another plan there is refused."
+    from livertumor.core import write_text_atomic
+    from livertumor.data import make_fold_plan, make_site_fold_plan, read_folds
+    plan = (make_site_fold_plan if site else make_fold_plan)(images, a.folds, seed=a.seed)
+    path = runs/('folds-site.csv' if site else 'folds.csv')
     if path.is_file():
         old = read_folds(path)[['case_id', 'fold']].sort_values('case_id').reset_index(drop=True)
         if not old.equals(plan[['case_id', 'fold']].sort_values('case_id').reset_index(drop=True)):
@@ -300,11 +335,11 @@ def _scratch_models(a, models:list) -> list:
                         f"nothing (every model) or some of --models: {', '.join(models)}" + (f"; {', '.join(bad)} is not among them" if names else ''))
     return names
 
-def _cross_validate(a, models:list, runs:Path, step, each) -> list:
+def _cross_validate(a, models:list, runs:Path, step, each, images, site:bool) -> list:
     "Every model (and its from-scratch baseline, and the classical baselines) on every fold of the study's plan, each pooled into runs/<name>."
     from livertumor.results import pool_folds
-    plan, k = _fold_plan(a, runs), a.folds
-    tag, protocol = ('-site', 'site-preserved CV') if a.preserve_site else ('', 'patient CV')   # run names say the protocol
+    plan, k = _fold_plan(a, runs, images, site), a.folds
+    tag, protocol = ('-site', 'site-preserved CV') if site else ('', 'patient CV')   # run names say the protocol
     folds = dict(folds=k, fold_plan=plan)
     def pooled(name, outs):
         if any(o is None for o in outs): print(f'{name}: a fold failed, so no pooled row'); return None
@@ -334,19 +369,20 @@ def _cross_validate(a, models:list, runs:Path, step, each) -> list:
 def _study(a) -> int:
     "Run the study; the exit status is 1 when a model failed (its error is in runs/<name>.failed.json and the table)."
     from livertumor.core import git_commit, write_json_atomic
-    from livertumor.data import load_dataset, resolve_data
     from livertumor.models import BACKBONES, get_backbone
     models = list(BACKBONES) if a.models.strip() == 'all' else [m.strip() for m in a.models.split(',') if m.strip()]
     if not models: raise bad_param('--models', a.models, "'all' or a comma-separated list of backbone names")
     for m in models: get_backbone(m)   # every name and the data checked before the first run starts
-    load_dataset(resolve_data(a.data), a.case_pattern, a.site_pattern)   # a bad folder or pattern stops the study before the first run
+    images = _study_images(a)                    # a bad folder or pattern stops the study before the first run
     if a.image_size is not None and a.image_size < 0: raise bad_param('--image-size', a.image_size, 'a side in pixels, or 0 for each backbone\'s own')
     size = STUDY_IMAGE_SIZE if a.image_size is None and a.preset == 'full' else (a.image_size or None)
     runs = Path(a.runs) if a.runs else runs_dir(); t_study, took, failed = time.perf_counter(), {}, []
     if isinstance(a.jobs, bool) or not isinstance(a.jobs, int) or a.jobs < 1: raise bad_param('--jobs', a.jobs, 'a whole number >= 1')
     if isinstance(a.folds, bool) or not isinstance(a.folds, int) or a.folds < 1: raise bad_param('--folds', a.folds, 'a whole number >= 1 (1: one split)')
     _scratch_models(a, models)                  # a name not among --models stops the study before the first run
-    if a.preserve_site and a.folds < 2: raise bad_param('--folds', a.folds, 'a whole number >= 2 with --preserve-site: the sites are divided among the folds')
+    for flag in ('--preserve-site', '--compare-protocols'):
+        if getattr(a, flag[2:].replace('-', '_')) and a.folds < 2: raise bad_param('--folds', a.folds, f'a whole number >= 2 with {flag}: the sites are divided among the folds')
+    site = _site_preserved(a, images)
     if a.jobs > 1:                              # the kernels papermill starts inherit this: N runs share the cores
         for var in ('TF_NUM_INTRAOP_THREADS', 'OMP_NUM_THREADS'): os.environ.setdefault(var, str(max(1, (os.cpu_count() or 1) // a.jobs)))
 
@@ -387,8 +423,11 @@ def _study(a) -> int:
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(a.jobs) as pool: return list(pool.map(lambda j: fn(*j), jobs))
 
+    if 'site' in images: _site_probe(a, images, models[0], size, runs)
     if a.folds > 1:
-        trained = _cross_validate(a, models, runs, step, each)
+        trained = _cross_validate(a, models, runs, step, each, images, site)
+        if a.compare_protocols:                  # the headline model under the other protocol: its two rows are compared paired
+            _cross_validate(argparse.Namespace(**{**vars(a), 'baselines': False, 'scratch_baseline': None}), models[:1], runs, step, each, images, not site)
     else:
         shared, trained, first = '', [], len(models)   # the first finished model's splits.csv: every later model, baseline and the ensemble use it
         for i, m in enumerate(models, 1):        # one at a time until a model has finished: the others take its split
@@ -406,7 +445,7 @@ def _study(a) -> int:
                 print(f'{r.name}: {_summary(r)}')
     if a.baselines and len(trained) >= 2:
         from livertumor.results import ensemble_runs
-        e = ensemble_runs(trained, runs/('Ensemble-site' if a.preserve_site else 'Ensemble'), seed=a.seed)
+        e = ensemble_runs(trained, runs/('Ensemble-site' if site else 'Ensemble'), seed=a.seed)
         print(f'Ensemble of {len(trained)} models: {_summary(e)}')
     print(f'report written to {run_report(runs, a.figures)}')
     print(f'study: {(time.perf_counter() - t_study) / 60:.1f} min; ' + ', '.join(f'{k} {v / 60:.1f} min' for k, v in took.items())

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import CLASSES, ConfigError, Unobtainable, WeightsError, bad_param, batchnorm_layers, check_whole
+from .core import CLASSES, ConfigError, DataError, Unobtainable, WeightsError, bad_param, batchnorm_layers, check_whole
 
 # %% auto #0
 __all__ = ['BACKBONES', 'OFFLINE_IMAGENET', 'SCRATCH_BN_MOMENTUM', 'Backbone', 'get_backbone', 'unobtainable', 'load_backbone',
-           'build_classifier', 'set_trainable', 'backbone_features', 'linear_probe']
+           'build_classifier', 'set_trainable', 'backbone_features', 'linear_probe', 'site_probe']
 
 # %% ../nbs/07_models.ipynb #22d1811d
 @dataclass(frozen=True)
@@ -177,16 +177,40 @@ def linear_probe(features:np.ndarray, # N × D
                  groups, # N case ids: a case is never in both the training and the test part of a fold
                  folds:int=5, seed:int=0,
                 ) -> dict:
-    "Mean accuracy (and per fold) of a standardised logistic regression under stratified, case-grouped k-fold cross-validation."
+    "Out-of-fold accuracy (with its case-bootstrap interval, and per fold) of a standardised logistic regression under stratified, case-grouped k-fold CV."
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from livertumor.metrics import bootstrap_ci
+    from livertumor.stats import accuracy
     check_whole('folds', folds, 2)
     labels, groups = np.asarray(labels, dtype=str), np.asarray(groups, dtype=str)
     cases = pd.DataFrame({'label': labels, 'case': groups}).drop_duplicates().label.value_counts()
     if cases.min() < folds: raise bad_param('folds', folds, f'at most {cases.min()}, the fewest cases of a class ({cases.idxmin()})')
-    cv = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
-    scores = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)), features, labels,
-                             groups=groups, cv=cv)
-    return dict(accuracy=float(scores.mean()), std=float(scores.std()), folds=[round(float(s), 3) for s in scores])
+    splits = list(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(features, labels, groups))
+    probs = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)), features, labels, groups=groups,
+                              cv=splits, method='predict_proba')
+    y = np.searchsorted(np.unique(labels), labels)                     # predict_proba's columns are the sorted labels
+    per_fold = [accuracy(y[t], probs[t]) for _, t in splits]
+    return dict(accuracy=accuracy(y, probs), ci=bootstrap_ci(y, probs, groups, seed=seed), std=float(np.std(per_fold)),
+                folds=[round(s, 3) for s in per_fold], majority=float(pd.Series(labels).value_counts(normalize=True).iloc[0]))
+
+def site_probe(images:pd.DataFrame, # rows with path, case_id and site, e.g. from `data.load_dataset`
+               name:str, # backbone name
+               weights:str='auto', # as for `load_backbone`
+               image_size:int|None=None, # default: the backbone's own input size
+               folds:int=3, seed:int=0,
+              ) -> dict:
+    "The site control: a linear probe predicting each image's site from the frozen backbone's features, against the majority-site rate."
+    if 'site' not in images: raise DataError("the site probe needs each image's site: a site column in manifest.csv, or site_pattern on file names.")
+    sites = images.drop_duplicates('case_id').site.astype(str).value_counts()
+    kept = sites[sites >= folds].index                  # a site with fewer patients than folds cannot be in every training part
+    probed = images[images.site.astype(str).isin(kept)].reset_index(drop=True)
+    out = dict(backbone=name, sites=len(kept), left_out=sorted(set(sites.index) - set(kept)), images=len(probed),
+               patients=int(probed.case_id.nunique()), folds=folds, accuracy=None, ci=None, majority=None, signal=False, weights=None, origin=None)
+    if len(kept) < 2: return dict(out, note=f'no site probe: fewer than 2 sites have {folds} patients or more')
+    features, info = backbone_features(probed, name, weights, image_size)
+    p = linear_probe(features, probed.site.astype(str).values, probed.case_id.values, folds, seed)
+    return dict(out, accuracy=p['accuracy'], ci=list(p['ci']), majority=p['majority'], signal=bool(p['ci'][0] > p['majority']),
+                weights=info.get('used'), origin=info.get('origin'))

@@ -21,8 +21,8 @@ from .core import CLASSES, CLASS_TITLES, DataError, bad_param, check_whole, data
 __all__ = ['FIELD_UM', 'NUCLEI', 'DRAWERS', 'SITE_SPREAD', 'SITES', 'SITE_GROUP', 'GENERATOR', 'MARK_KEY', 'MARK', 'MIN_SIZE',
            'SYNTHETIC_DEFAULTS', 'smooth_noise', 'Tissue', 'stamp_nuclei', 'nuclear_morphology', 'draw_normal_liver',
            'draw_hcc', 'draw_cholangiocarcinoma', 'case_appearance', 'render_tissue', 'site_signature', 'assign_sites',
-           'marked_synthetic', 'make_synthetic_dataset', 'ensure_synthetic', 'pick_difficulty', 'colour_features',
-           'colour_check', 'morphology_check']
+           'marked_synthetic', 'make_synthetic_dataset', 'ensure_synthetic', 'pick_difficulty', 'pick_site_confound',
+           'colour_features', 'colour_check', 'morphology_check']
 
 # %% ../nbs/01_synthetic.ipynb #f11ca1d3
 FIELD_UM = 428.0  # the field every image shows: 856 px at 0.5 µm per pixel
@@ -419,6 +419,17 @@ def pick_difficulty(results:pd.DataFrame, # benchmarks/results/difficulty.csv: d
     for d, g in pre.groupby('difficulty'):
         best = g.loc[g.test_accuracy.idxmax()]
         if best.test_accuracy < 1 and best.ci_high < 1 and best.test_accuracy >= min_accuracy: return float(d)
+    return None
+
+# %% ../nbs/01_synthetic.ipynb #8d065c72
+def pick_site_confound(results:pd.DataFrame, # benchmarks/results/sites.csv: site_confound, design, histogram_accuracy, mean_std_accuracy, chance
+                       above:float=0.15, near:float=0.10) -> float|None:
+    "The smallest site_confound at which colour beats chance by `above` under patient CV but stays within `near` of it site-preserved and within sites."
+    feats = ['histogram_accuracy', 'mean_std_accuracy']
+    for c, g in results.groupby('site_confound'):
+        d = g.set_index('design'); gap = lambda design: d.loc[design, feats] - d.loc[design, 'chance']
+        if gap('patient CV').max() >= above and all(gap(x).abs().max() <= near for x in ('site-preserved CV', 'patient CV, colour within site')):
+            return float(c)
     return None
 
 # %% ../nbs/01_synthetic.ipynb #5d84b28c

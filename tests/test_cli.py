@@ -13,7 +13,7 @@ def test_version_and_help():
 def test_study_smoke_then_report_and_predict(tmp_path):
     runs, figures = tmp_path/'runs', tmp_path/'figures'
     r = run('livertumor', 'study', '--models', 'EfficientNetLite0,VGG16', '--preset', 'smoke', '--folds', '2', '--scratch-baseline', '--baselines',
-            '--runs', runs, '--figures', figures, '--jobs', '2')     # the fold runs two at a time
+            '--patient-cv', '--runs', runs, '--figures', figures, '--jobs', '2')     # the fold runs two at a time
     assert r.returncode == 0, r.stderr[-3000:]
     r0 = r
     m = {d: json.loads((runs/d/'metrics.json').read_text()) for d in ('EfficientNetLite0', 'EfficientNetLite0-scratch', 'VGG16')}
@@ -58,12 +58,12 @@ def test_study_smoke_then_report_and_predict(tmp_path):
     assert 'what pre-training buys' in set(c.Question) and (c['Holm p'] >= c['McNemar p']).all()
     # a second study with the same parameters skips the finished runs when the checkout is committed (and reruns them otherwise)
     from livertumor.core import git_commit
-    r = run('livertumor', 'study', '--models', 'EfficientNetLite0', '--preset', 'smoke', '--folds', '2', '--runs', runs, '--figures', figures)
+    r = run('livertumor', 'study', '--models', 'EfficientNetLite0', '--preset', 'smoke', '--folds', '2', '--patient-cv', '--runs', runs, '--figures', figures)
     assert r.returncode == 0, r.stderr[-3000:]
     clean = not git_commit()['dirty']
     assert ('[1/1] EfficientNetLite0-fold0of2: finished at this commit with the same parameters, skipped' in r.stdout) == clean, r.stdout
     assert ('[1/1] EfficientNetLite0-fold0of2: running' in r.stdout) == (not clean), r.stdout
-    r = run('livertumor', 'study', '--models', 'EfficientNetLite0', '--preset', 'smoke', '--folds', '3', '--runs', runs, '--figures', figures)
+    r = run('livertumor', 'study', '--models', 'EfficientNetLite0', '--preset', 'smoke', '--folds', '3', '--patient-cv', '--runs', runs, '--figures', figures)
     assert r.returncode == 2 and 'holds another fold plan' in r.stderr, r.stderr[-2000:]      # one plan per study
     # progress lines, figures of every run, and a failed model as a row of its own
     assert '[1/2] EfficientNetLite0-fold0of2: running' in r0.stdout and '[2/2] VGG16-fold1of2: done in' in r0.stdout and 'study: ' in r0.stdout
@@ -134,18 +134,19 @@ def test_predict_tiles_slides_and_bad_input(tmp_path):
         assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr[-1000:]
 
 def test_site_preserved_study_tests_each_site_in_one_fold(tmp_path):
-    "A data set whose manifest names sites, TCGA-like (cholangiocarcinoma from its own sites): the study with --preserve-site."
+    "A data set whose manifest names sites, TCGA-like (cholangiocarcinoma from its own sites): site-preserved by default, the headline model also by patient."
     from livertumor.synthetic import make_synthetic_dataset
     from livertumor.stats import site_association
     m = make_synthetic_dataset(tmp_path/'data', per_class=36, size=128, images_per_case=2, workers=1)
     group = {'cholangiocarcinoma': 'C', 'hepatocellular_carcinoma': 'L', 'normal_liver': 'L'}
     m.assign(site=[f'{group[l]}{int(c[-3:]) % 3}' for l, c in zip(m.label, m.case_id)]).to_csv(tmp_path/'data'/'manifest.csv', index=False)
     runs, figures = tmp_path/'runs', tmp_path/'figures'
-    r = run('livertumor', 'study', '--models', 'VGG16', '--preset', 'smoke', '--folds', '2', '--preserve-site', '--baselines',
+    r = run('livertumor', 'study', '--models', 'VGG16', '--preset', 'smoke', '--folds', '2', '--compare-protocols', '--baselines',
             '--data', tmp_path/'data', '--runs', runs, '--figures', figures)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert 'site-preserved folds by default: the data records sites' in r.stdout, r.stdout[-3000:]
     plan = pd.read_csv(runs/'folds-site.csv', dtype=str)
-    assert set(plan.protocol) == {'site-preserved CV'} and plan.groupby('site').fold.nunique().max() == 1 and not (runs/'folds.csv').exists()
+    assert set(plan.protocol) == {'site-preserved CV'} and plan.groupby('site').fold.nunique().max() == 1
     for f in range(2):                      # no test patient's site is seen in training or validation
         s = pd.read_csv(runs/f'VGG16-site-fold{f}of2'/'splits.csv', dtype=str)
         assert set(s.site[s.split == 'test']).isdisjoint(s.site[s.split != 'test'])
@@ -153,8 +154,20 @@ def test_site_preserved_study_tests_each_site_in_one_fold(tmp_path):
     for name in ('VGG16-site', 'SVM-hog-site'):
         meta = json.loads((runs/name/'metrics.json').read_text())
         assert meta['protocol'] == 'site-preserved CV' and meta['data_warnings'][-1].startswith("site and class associated: Cramér's V")
+    # --compare-protocols: the headline model alone also by patient, on its own plan; no baselines under that protocol
+    assert set(pd.read_csv(runs/'folds.csv', dtype=str).protocol) == {'patient CV'} and json.loads((runs/'VGG16'/'metrics.json').read_text())['protocol'] == 'patient CV'
+    assert not (runs/'SVM-hog').exists()
     table = pd.read_csv(figures/'results.csv')
-    assert set(table.Protocol) == {'site-preserved CV, 2 folds'} and table.Flags.str.contains('site and class associated').all()
+    assert set(table.Protocol) == {'site-preserved CV, 2 folds', 'patient CV, 2 folds'} and table.Flags.str.contains('site and class associated').all()
+    assert table.Protocol.eq('patient CV, 2 folds').sum() == 1
+    c = pd.read_csv(figures/'comparisons.csv')
+    assert (c.Question == 'patient CV against site-preserved CV').sum() == 1
+    # the site control: a probe on VGG16's frozen features (random weights offline), reported with the paired protocols
+    probe = json.loads((runs/'site_probe.json').read_text())
+    assert probe['backbone'] == 'VGG16' and probe['weights'] == 'random' and probe['sites'] + len(probe['left_out']) == plan.site.nunique()
+    assert 0 <= probe['ci'][0] <= probe['accuracy'] <= probe['ci'][1] <= 1 and probe['signal'] == (probe['ci'][0] > probe['majority'])
+    text = (figures/'site_probe.md').read_text()
+    assert text.startswith('**Site probe.**') and f"{probe['accuracy']:.2f}" in text and 'under patient CV against' in text, text
     sites = pd.read_csv(figures/'sites.csv', dtype={'Site': str}).set_index('Site')
     want = site_association(pd.read_csv(runs/'VGG16-site-fold0of2'/'splits.csv', dtype=str))['table']
     assert sites.values.tolist() == want.values.tolist() and list(sites.index) == list(want.index)
