@@ -294,12 +294,14 @@ def _site_preserved(a, images) -> bool:
         if needs: raise ConfigError(f"{' and '.join(needs)} need{'s' if len(needs) == 1 else ''} each image's site, and {a.data} has none: add a site column "
                                     "to its manifest.csv, or give --site-pattern, a regex whose group is the site in each file name (TCGA names carry it: TCGA-<site>-<participant>).")
         return False
-    if a.preserve_site is not None or a.folds < 2: return bool(a.preserve_site)
-    try: make_site_fold_plan(images, a.folds, seed=a.seed)
+    if a.folds < 2 or (a.preserve_site is False and not a.compare_protocols): return False
+    try: make_site_fold_plan(images, a.folds, seed=a.seed)            # refused with each class's sites when they cannot make the folds
     except DataError as e:
+        if needs: raise
         print(f'folds by patient: the data records sites, but they cannot make site-preserved folds ({_one_line(e)})', flush=True); return False
-    print("site-preserved folds by default: the data records sites, so each site's patients are tested together (--patient-cv for folds by patient)", flush=True)
-    return True
+    if a.preserve_site is None:
+        print("site-preserved folds by default: the data records sites, so each site's patients are tested together (--patient-cv for folds by patient)", flush=True)
+    return a.preserve_site is not False
 
 def _site_probe(a, images, model:str, size, runs:Path) -> None:
     "The site control: how well `model`'s frozen backbone tells each image's site (a linear probe), into runs/site_probe.json for the report."

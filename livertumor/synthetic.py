@@ -22,7 +22,7 @@ __all__ = ['FIELD_UM', 'NUCLEI', 'DRAWERS', 'SITE_SPREAD', 'SITES', 'SITE_GROUP'
            'SYNTHETIC_DEFAULTS', 'smooth_noise', 'Tissue', 'stamp_nuclei', 'nuclear_morphology', 'draw_normal_liver',
            'draw_hcc', 'draw_cholangiocarcinoma', 'case_appearance', 'render_tissue', 'site_signature', 'assign_sites',
            'marked_synthetic', 'make_synthetic_dataset', 'ensure_synthetic', 'pick_difficulty', 'pick_site_confound',
-           'colour_features', 'colour_check', 'morphology_check']
+           'site_demonstration', 'colour_features', 'colour_check', 'morphology_check']
 
 # %% ../nbs/01_synthetic.ipynb #f11ca1d3
 FIELD_UM = 428.0  # the field every image shows: 856 px at 0.5 µm per pixel
@@ -431,6 +431,28 @@ def pick_site_confound(results:pd.DataFrame, # benchmarks/results/sites.csv: sit
         if gap('patient CV').max() >= above and all(gap(x).abs().max() <= near for x in ('site-preserved CV', 'patient CV, colour within site')):
             return float(c)
     return None
+
+# %% ../nbs/01_synthetic.ipynb #bb2a7757
+def site_demonstration(figures:str|Path|None=None, # the main job's figures folder; default figures/
+                      ) -> pd.DataFrame:
+    "Site signal and the shortcut, per site_confound: the main job's report at the default, benchmarks/results/sites_study.csv at the others."
+    from livertumor.core import figures_dir, project_root
+    figures, rows = Path(figures or figures_dir()), []
+    bench = project_root()/'benchmarks'/'results'/'sites_study.csv'
+    if bench.is_file(): rows += read_table(bench, what='benchmark results').assign(source='benchmarks/sites_study.py').to_dict('records')
+    if (figures/'sites_summary.json').is_file() and (figures/'results.csv').is_file():
+        s = json.loads((figures/'sites_summary.json').read_text()); p, pair = s.get('probe') or {}, (s['protocols'] or [{}])[0]
+        res = pd.read_csv(figures/'results.csv')
+        rows = [r for r in rows if r['site_confound'] != SYNTHETIC_DEFAULTS['site_confound']] + [dict(
+            site_confound=SYNTHETIC_DEFAULTS['site_confound'], cramers_v=s['cramers_v'], p_value=s['p_value'],
+            probe_accuracy=p.get('accuracy'), probe_ci_low=(p.get('ci') or [None])[0], probe_ci_high=(p.get('ci') or [None, None])[1],
+            probe_majority=p.get('majority'), probe_signal=p.get('signal'), patient_cv_accuracy=pair.get('patient_cv_accuracy'),
+            site_preserved_accuracy=pair.get('site_preserved_accuracy'), paired_difference=pair.get('difference'), paired_ci=pair.get('ci'),
+            holm_p=pair.get('holm_p'), test_cases=pair.get('test_cases'), commit=(p.get('git') or {}).get('commit', '')[:7],
+            cpu=res.CPU.dropna().iloc[0] if res.CPU.notna().any() else None, source='main job (figures/)')]
+    cols = ['site_confound', 'cramers_v', 'p_value', 'probe_accuracy', 'probe_ci_low', 'probe_ci_high', 'probe_majority', 'probe_signal',
+            'patient_cv_accuracy', 'site_preserved_accuracy', 'paired_difference', 'paired_ci', 'holm_p', 'test_cases', 'commit', 'cpu', 'source']
+    return pd.DataFrame(rows, columns=cols).sort_values('site_confound').reset_index(drop=True)
 
 # %% ../nbs/01_synthetic.ipynb #5d84b28c
 def _read_manifest(root):

@@ -169,5 +169,12 @@ def test_site_preserved_study_tests_each_site_in_one_fold(tmp_path):
     text = (figures/'site_probe.md').read_text()
     assert text.startswith('**Site probe.**') and f"{probe['accuracy']:.2f}" in text and 'under patient CV against' in text, text
     sites = pd.read_csv(figures/'sites.csv', dtype={'Site': str}).set_index('Site')
-    want = site_association(pd.read_csv(runs/'VGG16-site-fold0of2'/'splits.csv', dtype=str))['table']
-    assert sites.values.tolist() == want.values.tolist() and list(sites.index) == list(want.index)
+    assoc = site_association(pd.read_csv(runs/'VGG16-site-fold0of2'/'splits.csv', dtype=str))
+    assert sites.values.tolist() == assoc['table'].values.tolist() and list(sites.index) == list(assoc['table'].index)
+    # the section's numbers in figures/sites_summary.json, as site_demonstration reads them for the README
+    from livertumor.synthetic import site_demonstration
+    summary, pair = json.loads((figures/'sites_summary.json').read_text()), c[c.Question == 'patient CV against site-preserved CV'].iloc[0]
+    assert summary['probe'] == probe and summary['cramers_v'] == pytest.approx(assoc['cramers_v'])
+    assert (summary['protocols'][0]['difference'], summary['protocols'][0]['ci']) == (pair['Difference (A − B)'], pair['95% CI (paired, by case)'])
+    row = site_demonstration(figures).query("source == 'main job (figures/)'").iloc[0]
+    assert (row.probe_accuracy, row.paired_difference, row.commit) == (probe['accuracy'], pair['Difference (A − B)'], probe['git']['commit'][:7])
