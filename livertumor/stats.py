@@ -106,7 +106,7 @@ def cramers_v(table, # a contingency table (rows × columns of counts)
     if min(r, c) < 2 or n < 2: return 0.0
     phi2 = max(0.0, chi2_contingency(t, correction=False).statistic / n - (r - 1) * (c - 1) / (n - 1))
     r, c = r - (r - 1) ** 2 / (n - 1), c - (c - 1) ** 2 / (n - 1)
-    return float(np.sqrt(phi2 / min(r - 1, c - 1)))
+    return float(np.sqrt(phi2 / min(r - 1, c - 1))) if min(r, c) > 1 else float('nan')   # too few counts for the sides: not measurable
 
 def site_association(df:pd.DataFrame, # images with case_id, label and site
                     ) -> dict:
@@ -122,9 +122,11 @@ def site_association(df:pd.DataFrame, # images with case_id, label and site
 def site_flag(assoc:dict|None) -> str|None:
     "The flag a site–class association raises: V at or above `MAX_SITE_V` and significant (p < 0.05), or classes whose sites no other class shares."
     if not assoc: return None
-    strong = assoc['cramers_v'] >= MAX_SITE_V and assoc.get('p_value', 0.0) < 0.05
+    v = assoc['cramers_v']
+    strong = v >= MAX_SITE_V and assoc.get('p_value', 0.0) < 0.05            # False for a V too few patients cannot measure (nan)
     own = assoc['unshared_classes']
     if not strong and not own: return None
-    return (f"site and class associated: Cramér's V {assoc['cramers_v']:.2f} (p {assoc.get('p_value', float('nan')):.2g}) over {assoc['n_sites']} sites"
+    v = f"Cramér's V {v:.2f} (p {assoc.get('p_value', float('nan')):.2g})" if np.isfinite(v) else "Cramér's V not measurable with so few patients"
+    return (f"site and class associated: {v} over {assoc['n_sites']} sites"
             + (f"; {', '.join(own)} from sites no other class shares" if own else '')
             + '. A model can learn the site instead of the disease: trust the site-preserved result.')
