@@ -285,23 +285,23 @@ def _study_images(a):
     images = check_images(load_dataset(resolve_data(a.data), a.case_pattern, a.site_pattern))
     return subsample_cases(images, make_config(a.preset).max_images_per_class, seed=a.seed)
 
-def _site_preserved(a, images) -> bool:
-    "Whether the study's folds keep each site's patients together: --preserve-site, --patient-cv, or by default when the data has sites that can make the folds."
+def _site_plan(a, images) -> tuple:
+    "(whether the study's folds keep each site's patients together, the site-preserved plan when it is used or compared against, else None): --preserve-site, --patient-cv, or by default when the data has sites that can make the folds."
     from livertumor.core import DataError
     from livertumor.data import make_site_fold_plan
     needs = [f for f, on in (('--preserve-site', a.preserve_site), ('--compare-protocols', a.compare_protocols)) if on]
     if 'site' not in images:
         if needs: raise ConfigError(f"{' and '.join(needs)} need{'s' if len(needs) == 1 else ''} each image's site, and {a.data} has none: add a site column "
                                     "to its manifest.csv, or give --site-pattern, a regex whose group is the site in each file name (TCGA names carry it: TCGA-<site>-<participant>).")
-        return False
-    if a.folds < 2 or (a.preserve_site is False and not a.compare_protocols): return False
-    try: make_site_fold_plan(images, a.folds, seed=a.seed)            # refused with each class's sites when they cannot make the folds
+        return False, None
+    if a.folds < 2 or (a.preserve_site is False and not a.compare_protocols): return False, None
+    try: plan = make_site_fold_plan(images, a.folds, seed=a.seed)     # refused with each class's sites when they cannot make the folds
     except DataError as e:
         if needs: raise
-        print(f'folds by patient: the data records sites, but they cannot make site-preserved folds ({_one_line(e)})', flush=True); return False
+        print(f'folds by patient: the data records sites, but they cannot make site-preserved folds ({_one_line(e)})', flush=True); return False, None
     if a.preserve_site is None:
         print("site-preserved folds by default: the data records sites, so each site's patients are tested together (--patient-cv for folds by patient)", flush=True)
-    return a.preserve_site is not False
+    return a.preserve_site is not False, plan
 
 def _site_probe(a, images, model:str, size, runs:Path) -> None:
     "The site control: how well `model`'s frozen backbone tells each image's site (a linear probe), into runs/site_probe.json for the report."
@@ -313,12 +313,11 @@ def _site_probe(a, images, model:str, size, runs:Path) -> None:
           f"against the majority site's {r['majority']:.2f}: " + ('site signal present' if r['signal'] else 'no clear site signal')
           if r['accuracy'] is not None else r['note']), flush=True)
 
-def _fold_plan(a, runs:Path, images, site:bool) -> str:
-    "The study's folds.csv (folds-site.csv when `site`) in `runs`: made once from the data, preset and seed, reused by every run; another plan there is refused."
+def _fold_plan(a, runs:Path, plan) -> str:
+    "`plan` saved as the study's folds.csv (folds-site.csv for a site-preserved one) in `runs`, reused by every run; another plan there is refused."
     from livertumor.core import write_text_atomic
-    from livertumor.data import make_fold_plan, make_site_fold_plan, read_folds
-    plan = (make_site_fold_plan if site else make_fold_plan)(images, a.folds, seed=a.seed)
-    path = runs/('folds-site.csv' if site else 'folds.csv')
+    from livertumor.data import SITE_PRESERVED, read_folds
+    path = runs/('folds-site.csv' if plan.protocol.iloc[0] == SITE_PRESERVED else 'folds.csv')
     if path.is_file():
         old = read_folds(path)[['case_id', 'fold']].sort_values('case_id').reset_index(drop=True)
         if not old.equals(plan[['case_id', 'fold']].sort_values('case_id').reset_index(drop=True)):
@@ -337,11 +336,12 @@ def _scratch_models(a, models:list) -> list:
                         f"nothing (every model) or some of --models: {', '.join(models)}" + (f"; {', '.join(bad)} is not among them" if names else ''))
     return names
 
-def _cross_validate(a, models:list, runs:Path, step, each, images, site:bool) -> list:
-    "Every model (and its from-scratch baseline, and the classical baselines) on every fold of the study's plan, each pooled into runs/<name>."
+def _cross_validate(a, models:list, runs:Path, step, each, fold_plan) -> list:
+    "Every model (and its from-scratch baseline, and the classical baselines) on every fold of `fold_plan`, each pooled into runs/<name>."
+    from livertumor.data import SITE_PRESERVED
     from livertumor.results import pool_folds
-    plan, k = _fold_plan(a, runs, images, site), a.folds
-    tag, protocol = ('-site', 'site-preserved CV') if site else ('', 'patient CV')   # run names say the protocol
+    plan, k, protocol = _fold_plan(a, runs, fold_plan), a.folds, fold_plan.protocol.iloc[0]
+    tag = '-site' if protocol == SITE_PRESERVED else ''   # run names say the protocol
     folds = dict(folds=k, fold_plan=plan)
     def pooled(name, outs):
         if any(o is None for o in outs): print(f'{name}: a fold failed, so no pooled row'); return None
@@ -384,7 +384,7 @@ def _study(a) -> int:
     _scratch_models(a, models)                  # a name not among --models stops the study before the first run
     for flag in ('--preserve-site', '--compare-protocols'):
         if getattr(a, flag[2:].replace('-', '_')) and a.folds < 2: raise bad_param('--folds', a.folds, f'a whole number >= 2 with {flag}: the sites are divided among the folds')
-    site = _site_preserved(a, images)
+    site, site_plan = _site_plan(a, images)
     if a.jobs > 1:                              # the kernels papermill starts inherit this: N runs share the cores
         for var in ('TF_NUM_INTRAOP_THREADS', 'OMP_NUM_THREADS'): os.environ.setdefault(var, str(max(1, (os.cpu_count() or 1) // a.jobs)))
 
@@ -427,9 +427,11 @@ def _study(a) -> int:
 
     if 'site' in images: _site_probe(a, images, models[0], size, runs)
     if a.folds > 1:
-        trained = _cross_validate(a, models, runs, step, each, images, site)
+        from livertumor.data import make_fold_plan
+        plan_of = lambda s: site_plan if s else make_fold_plan(images, a.folds, seed=a.seed)   # the site plan is made once, in _site_plan
+        trained = _cross_validate(a, models, runs, step, each, plan_of(site))
         if a.compare_protocols:                  # the headline model under the other protocol: its two rows are compared paired
-            _cross_validate(argparse.Namespace(**{**vars(a), 'baselines': False, 'scratch_baseline': None}), models[:1], runs, step, each, images, not site)
+            _cross_validate(argparse.Namespace(**{**vars(a), 'baselines': False, 'scratch_baseline': None}), models[:1], runs, step, each, plan_of(not site))
     else:
         shared, trained, first = '', [], len(models)   # the first finished model's splits.csv: every later model, baseline and the ensemble use it
         for i, m in enumerate(models, 1):        # one at a time until a model has finished: the others take its split
