@@ -12,8 +12,8 @@ from .core import LiverTumorError, ConfigError, PRESETS, bad_param, nbs_dir, pro
 from .gdc import GDC_API
 
 # %% auto #0
-__all__ = ['STUDY_FOLDS', 'STUDY_IMAGE_SIZE', 'train_parameters', 'run_train', 'execute_train', 'finished_run', 'run_report',
-           'write_readme', 'build_parser', 'main']
+__all__ = ['STUDY_FOLDS', 'STUDY_IMAGE_SIZE', 'SLIDE_SIZE', 'train_parameters', 'run_train', 'execute_train', 'finished_run',
+           'run_report', 'write_readme', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #5b7f3859
 STUDY_FOLDS = 3         # the study's folds: what the 30-minute main job affords on two CPU cores with the from-scratch baselines
@@ -134,11 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--per-class', type=int, default=70, help='images per class (default 70)')
     s.add_argument('--size', type=int, default=856, help='image side in pixels; the field is always 428 µm (default 856)')
     s.add_argument('--seed', type=int, default=0, help='master seed (default 0)')
-    s.add_argument('--difficulty', type=float, default=0.9, help='0 to 1: how much the classes overlap (default 0.9, the embedded set\'s)')
+    s.add_argument('--difficulty', type=float, default=None, help='0 to 1: how much the classes overlap (default 0.9, the embedded set\'s; 0 for --slides: the class map is then exact)')
     s.add_argument('--site-confound', type=float, default=1.0, help='0 to 1: how strongly the site predicts the class (0 independent, 1 TCGA-like: cholangiocarcinoma from sites of its own; default 1.0)')
     s.add_argument('--images-per-case', type=int, default=5, help='images per synthetic patient (default 5)')
     s.add_argument('--overwrite', action='store_true', help='replace an existing synthetic set in --out')
     s.add_argument('--workers', type=int, default=None, help='processes (default: all cores, at most 8)')
+    s.add_argument('--slides', type=int, default=None, metavar='N', help='instead of images: N SYNTHETIC whole-slide images (pyramidal TIFF, 0.5 µm/px) with their true class maps')
+    s.add_argument('--slide-size', type=int, default=6144, help='with --slides: side of each slide in pixels (default 6144, about 3 mm)')
 
     s = sub.add_parser('study', help='train each model with nbs/train.ipynb, then run nbs/report.ipynb')
     s.add_argument('--models', default='DenseNet121', help="comma-separated backbones, or 'all' (default DenseNet121)")
@@ -174,19 +176,30 @@ def build_parser() -> argparse.ArgumentParser:
                         f'the folds pooled into one row per model (default {STUDY_FOLDS}); 1: one train/validation/test split')
     s.add_argument('--baselines', action='store_true',
                    help='also fit the classical baselines (HOG, PCA; SVM, KNN, Random Forest, Logistic Regression) on the same split, and, with two or more models, their ensemble')
+    s.add_argument('--mil', action='store_true',
+                   help="also, for each model fine-tuned from pre-trained weights, attention MIL on its frozen backbone's tile embeddings (each image a bag of tiles), "
+                        'with the mean tile probability and the majority vote of a tile classifier on the same embeddings, on the same splits')
+    s.add_argument('--synthetic-slides', type=int, default=0, metavar='N',
+                   help="after training, map N SYNTHETIC whole slides of known truth with the first model's first fold (and its MIL run) into runs/slides, "
+                        'measuring Dice of each class map (default 0: none)')
 
     s = sub.add_parser('report', help='collect runs/*/metrics.json into figures/results.{csv,md} and accuracy.png')
     s.add_argument('--runs', default=None); s.add_argument('--figures', default=None)
 
     s = sub.add_parser('predict', help='classify images, tiles or whole slides with a trained run; its provenance in every output')
     s.add_argument('run', help='a finished run folder, e.g. runs/DenseNet121')
-    s.add_argument('images', nargs='+', help='image files, whole slides (with --tiles) or folders')
+    s.add_argument('images', nargs='+', help='image files, whole slides (with --tiles or --heatmap) or folders')
     s.add_argument('--tiles', action='store_true', help="cut each image or slide into the training tile size, drop background tiles with the training rule, and average")
     s.add_argument('--tile-size', type=int, default=None, help="tile side (default: the run's training tile size, else its input size)")
     s.add_argument('--no-pad', action='store_true', help="refuse an image smaller than the model's input instead of padding it by reflection")
     s.add_argument('--max-tiles', type=int, default=64, help='tiles per whole slide at most (default 64)')
     s.add_argument('--gradcam', default=None, metavar='OUT_DIR', help='write a Grad-CAM overlay per image into OUT_DIR')
     s.add_argument('--format', choices=['csv', 'json'], default='csv', help='csv (provenance as # header lines) or json')
+    s.add_argument('--heatmap', default=None, metavar='OUT_DIR', help="whole slides: classify every tissue tile at the run's training field and resolution and write, "
+                   "per slide, OUT_DIR/<slide>/ with tiles.csv, tiles.geojson (QuPath), one overlay PNG per class and slide.json; one row per slide on stdout")
+    s.add_argument('--mil', default=None, metavar='MIL_RUN', help='with --heatmap: an attention-MIL run (one fold\'s) whose answer and attention map are added')
+    s.add_argument('--mpp', type=float, default=None, help='with --heatmap: µm per pixel of the slides\' base level, for files that do not record it')
+    s.add_argument('--min-tissue', type=float, default=0.5, help='with --heatmap: least tissue fraction of a tile that is classified (default 0.5)')
 
     sub.add_parser('readme', help='rebuild README.md from nbs/index.ipynb')
 
@@ -257,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _predict(a) -> int:
     "`livertumor predict`: the table on stdout, the provenance and every unreadable file on stderr; exit 1 if any file failed."
     from livertumor.predict import format_predictions, predict_files, provenance_line, provenance_warnings
+    if a.heatmap: return _heatmap(a)
+    if a.mil or a.mpp is not None: raise ConfigError(f"{'--mil' if a.mil else '--mpp'} applies to whole slides mapped with --heatmap OUT_DIR.")
     table, prov = predict_files(a.run, a.images, a.tiles, a.tile_size, not a.no_pad, a.max_tiles, a.gradcam)
     sys.stdout.write(format_predictions(table, prov, a.format))
     print(provenance_line(prov), file=sys.stderr)
@@ -266,6 +281,19 @@ def _predict(a) -> int:
     failed = table[table.error != '']
     for r in failed.itertuples(): print(f'ERROR: {r.path}: {r.error}', file=sys.stderr)
     if len(failed): print(f'{len(failed)} of {len(table)} file(s) could not be predicted', file=sys.stderr)
+    return 1 if len(failed) else 0
+
+def _heatmap(a) -> int:
+    "`livertumor predict RUN SLIDE --heatmap DIR`: every slide mapped into DIR/<slide>/, one row per slide on stdout, errors on stderr; exit 1 if any slide failed."
+    from livertumor.heatmap import slide_maps
+    from livertumor.predict import format_predictions, provenance_line, provenance_warnings
+    table, prov = slide_maps(a.run, a.images, a.heatmap, a.mil, a.mpp, a.min_tissue)
+    sys.stdout.write(format_predictions(table, prov, a.format))
+    print(provenance_line(prov), file=sys.stderr)
+    for w in provenance_warnings(prov): print(f'WARNING: {w}', file=sys.stderr)
+    failed = table[table.error != '']
+    for r in failed.itertuples(): print(f'ERROR: {r.slide}: {r.error}', file=sys.stderr)
+    print(f'{len(table) - len(failed)} of {len(table)} slide(s) mapped into {a.heatmap}' + (f'; {len(failed)} could not be' if len(failed) else ''), file=sys.stderr)
     return 1 if len(failed) else 0
 
 def _summary(run_dir) -> str:
@@ -307,7 +335,7 @@ def _site_probe(a, images, model:str, size, runs:Path) -> None:
     "The site control: how well `model`'s frozen backbone tells each image's site (a linear probe), into runs/site_probe.json for the report."
     from livertumor.core import git_commit, write_json_atomic
     from livertumor.models import site_probe
-    r = site_probe(images, model, a.weights, size, seed=a.seed)
+    r = site_probe(images, model, a.weights, size, seed=a.seed, cache=runs/'embeddings')
     write_json_atomic(runs/'site_probe.json', dict(r, git=git_commit()))
     print(f"site probe ({model}, {r['weights']} weights): " + (f"site predicted with accuracy {r['accuracy']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] "
           f"against the majority site's {r['majority']:.2f}: " + ('site signal present' if r['signal'] else 'no clear site signal')
@@ -366,7 +394,24 @@ def _cross_validate(a, models:list, runs:Path, step, each, fold_plan) -> list:
                                    extra=dict(protocol=protocol, fold=f, **folds)):
                 names.setdefault(r.name[:-len(f'-fold{f}of{k}')], []).append(r)
         for name, outs in names.items(): pooled(name, outs)
+    if a.mil:
+        for m, outs in by_model.items():
+            if all(outs): _mil(a, m, outs, runs, dict(protocol=protocol, **folds), lambda f: f'{tag}-fold{f}of{k}', pooled)
     return trained
+
+def _mil(a, model:str, outs:list, runs:Path, extra:dict, suffix, pooled=None) -> list:
+    "Attention MIL, mean tile probability and majority vote on `model`'s frozen tile embeddings, on each of `outs`' splits (a fold's each), pooled over folds when there are several."
+    from livertumor.mil import run_mil
+    meta = json.loads((outs[0]/'metrics.json').read_text())
+    if meta['weights_used'] == 'random': print(f'{model}: no pre-trained weights, so no frozen features for MIL'); return []
+    names = {}
+    for f, o in enumerate(outs):
+        fold = dict(extra, fold=f) if len(outs) > 1 else {}
+        for r in run_mil(o/'splits.csv', runs, model, a.weights, meta.get('image_size'), cache=runs/'embeddings', seed=a.seed, data_source=meta['data_source'],
+                         preset=a.preset, data_warnings=meta.get('data_warnings'), suffix=suffix(f), extra=fold):
+            names.setdefault(r.name[:len(r.name) - len(suffix(f))] if suffix(f) else r.name, []).append(r)
+    if len(outs) == 1: return [r for rs in names.values() for r in rs]
+    return [p for name, rs in names.items() if (p := pooled(name, rs)) is not None]
 
 def _study(a) -> int:
     "Run the study; the exit status is 1 when a model failed (its error is in runs/<name>.failed.json and the table)."
@@ -381,6 +426,8 @@ def _study(a) -> int:
     runs = Path(a.runs) if a.runs else runs_dir(); t_study, took, failed = time.perf_counter(), {}, []
     if isinstance(a.jobs, bool) or not isinstance(a.jobs, int) or a.jobs < 1: raise bad_param('--jobs', a.jobs, 'a whole number >= 1')
     if isinstance(a.folds, bool) or not isinstance(a.folds, int) or a.folds < 1: raise bad_param('--folds', a.folds, 'a whole number >= 1 (1: one split)')
+    if isinstance(a.synthetic_slides, bool) or not isinstance(a.synthetic_slides, int) or a.synthetic_slides < 0:
+        raise bad_param('--synthetic-slides', a.synthetic_slides, 'a whole number >= 0 (0: no slides)')
     _scratch_models(a, models)                  # a name not among --models stops the study before the first run
     for flag in ('--preserve-site', '--compare-protocols'):
         if getattr(a, flag[2:].replace('-', '_')) and a.folds < 2: raise bad_param('--folds', a.folds, f'a whole number >= 2 with {flag}: the sites are divided among the folds')
@@ -431,7 +478,7 @@ def _study(a) -> int:
         plan_of = lambda s: site_plan if s else make_fold_plan(images, a.folds, seed=a.seed)   # the site plan is made once, in _site_plan
         trained = _cross_validate(a, models, runs, step, each, plan_of(site))
         if a.compare_protocols:                  # the headline model under the other protocol: its two rows are compared paired
-            _cross_validate(argparse.Namespace(**{**vars(a), 'baselines': False, 'scratch_baseline': None}), models[:1], runs, step, each, plan_of(not site))
+            _cross_validate(argparse.Namespace(**{**vars(a), 'baselines': False, 'scratch_baseline': None, 'mil': False}), models[:1], runs, step, each, plan_of(not site))
     else:
         shared, trained, first = '', [], len(models)   # the first finished model's splits.csv: every later model, baseline and the ensemble use it
         for i, m in enumerate(models, 1):        # one at a time until a model has finished: the others take its split
@@ -447,14 +494,32 @@ def _study(a) -> int:
             for r in run_classical(shared, runs, data_source=first['data_source'], preset=a.preset, seed=a.seed,
                                    data_warnings=first.get('data_warnings')):
                 print(f'{r.name}: {_summary(r)}')
+        if a.mil:
+            for out in trained:
+                for r in _mil(a, out.name, [out], runs, {}, lambda f: ''): print(f'{r.name}: {_summary(r)}')
     if a.baselines and len(trained) >= 2:
         from livertumor.results import ensemble_runs
         e = ensemble_runs(trained, runs/('Ensemble-site' if site else 'Ensemble'), seed=a.seed)
         print(f'Ensemble of {len(trained)} models: {_summary(e)}')
+    if a.synthetic_slides: _slides(a, models[0], runs, site)
     print(f'report written to {run_report(runs, a.figures)}')
     print(f'study: {(time.perf_counter() - t_study) / 60:.1f} min; ' + ', '.join(f'{k} {v / 60:.1f} min' for k, v in took.items())
           + (f'; FAILED: {", ".join(failed)}' if failed else ''), flush=True)
     return 1 if failed else 0
+
+SLIDE_SIZE = {'smoke': 3072, 'full': 6144}   # side of the demonstration's SYNTHETIC slides: about 1.5 and 3 mm at 0.5 µm per pixel
+
+def _slides(a, model:str, runs:Path, site:bool) -> None:
+    "The slide demonstration: SYNTHETIC slides of known truth mapped with `model`'s first fold (and its attention-MIL fold), into runs/slides."
+    from livertumor.heatmap import slide_demonstration
+    tag, k = '-site' if site else '', a.folds
+    run = runs/(f'{model}{tag}-fold0of{k}' if k > 1 else model)
+    mil = runs/(f'{model}-attention{tag}-fold0of{k}' if k > 1 else f'{model}-attention')
+    if not (run/'model.keras').is_file(): print(f'no slide demonstration: {run} did not finish'); return
+    t0 = time.perf_counter()
+    s = slide_demonstration(run, runs/'slides', mil if (mil/'mil.keras').is_file() else None, n=a.synthetic_slides, size=SLIDE_SIZE[a.preset])
+    print(f"slides: {s['mapped']} of {s['n']} SYNTHETIC slides mapped with {run.name} in {(time.perf_counter() - t0) / 60:.1f} min, {s['tiles_per_s']} tiles/s; Dice "
+          + ', '.join(f"{c} {'n/a' if d is None else f'{d:.2f}'}" for c, d in s['dice'].items()), flush=True)
 
 def _prepare(a):
     "The data-preparation commands: gdc, regions, tiles, dicom."
@@ -489,9 +554,14 @@ def main(argv:list|None=None) -> int:
     a = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     try:
-        if a.command == 'synth':
+        if a.command == 'synth' and a.slides is not None:
+            from livertumor.synthslide import make_synthetic_slides
+            m = make_synthetic_slides(a.out, a.slides, a.slide_size, a.seed, 0.0 if a.difficulty is None else a.difficulty, overwrite=a.overwrite)
+            print(f'wrote {len(m)} SYNTHETIC whole slides with their class maps to {a.out}: ' + ', '.join(f'{r.file_name} ({r.label})' for r in m.itertuples()))
+        elif a.command == 'synth':
             from livertumor.synthetic import make_synthetic_dataset
-            m = make_synthetic_dataset(a.out, per_class=a.per_class, size=a.size, seed=a.seed, difficulty=a.difficulty, site_confound=a.site_confound,
+            m = make_synthetic_dataset(a.out, per_class=a.per_class, size=a.size, seed=a.seed, difficulty=0.9 if a.difficulty is None else a.difficulty,
+                                       site_confound=a.site_confound,
                                        images_per_case=a.images_per_case, overwrite=a.overwrite,
                                        workers=a.workers)
             print(f'wrote {len(m)} SYNTHETIC images in {m.case_id.nunique()} cases to {a.out}')

@@ -7,11 +7,11 @@ from __future__ import annotations
 import importlib, json, re, shutil, subprocess, sys
 from pathlib import Path
 
-from .core import DataError, benchmark_results, nbs_dir, project_root, read_table, runs_dir, staged_folder
+from .core import DataError, benchmark_results, figures_dir, nbs_dir, project_root, read_table, runs_dir, staged_folder
 
 # %% auto #0
 __all__ = ['DOC_HOST', 'CONF', 'clean_markdown', 'directives', 'param_table', 'myst_notebook', 'performance_markdown',
-           'build_docs']
+           'slides_markdown', 'build_docs']
 
 # %% ../nbs/11c_docs.ipynb #6304196b
 DOC_HOST = 'https://livertumor.github.io/livertumor/'   # settings.ini doc_host + doc_baseurl: nbdev's links into its own site
@@ -98,6 +98,16 @@ def performance_markdown() -> str:
         parts += [f'## {f.stem}\n', f'`python benchmarks/{f.stem}.py` · {len(t)} row(s)\n', t.to_markdown(index=False) + '\n']
     return '\n'.join(parts)
 
+def slides_markdown() -> str:
+    "The slide-map page: the study's SYNTHETIC slide demonstration as the report recorded it in figures/ (slides.md, slide_maps.png)."
+    fig = figures_dir()
+    parts = ['# Slide maps\n', 'A SYNTHETIC whole slide whose true class map is known, mapped by the recorded study run (`livertumor study --synthetic-slides`): '
+             'its thumbnail, the true class map, the tile-probability map of its class and the attention-MIL map, as `nbs/report.ipynb` drew them. '
+             'The same maps for any slide: `livertumor predict RUN SLIDE --heatmap DIR`.\n']
+    if (fig/'slide_maps.png').is_file(): parts.append('![A SYNTHETIC slide: thumbnail, true class map, tile-probability map and attention map](figures/slide_maps.png)\n')
+    parts.append((fig/'slides.md').read_text() if (fig/'slides.md').is_file() else 'The recorded study made no slide demonstration.\n')
+    return '\n'.join(parts)
+
 def _run_note(nb_path:Path) -> dict:
     "A markdown cell naming the recorded run a study notebook's outputs come from."
     out_dir = Path(str(nb_path)[:-len('.ipynb')])
@@ -152,9 +162,9 @@ def build_docs(out:str|Path='site', # the site folder (index.html at its root), 
             index = read_nb(nbs_dir()/'index.ipynb')                          # its hidden set-up cell is needed to run it
             CaptureShell(nbs_dir()).run_all(index, exc_stop=True)        # in memory, as `livertumor readme`: the results table
             nb = myst_notebook(json.loads(json.dumps(index)))
-            nb['cells'].append(dict(cell_type='markdown', metadata={}, source='```{toctree}\n:hidden:\n:maxdepth: 1\n\n' + '\n'.join(pages + ['performance']) + '\n```\n'))
+            nb['cells'].append(dict(cell_type='markdown', metadata={}, source='```{toctree}\n:hidden:\n:maxdepth: 1\n\n' + '\n'.join(pages + ['slides', 'performance']) + '\n```\n'))
             (src/'index.ipynb').write_text(json.dumps(nb))
-            (src/'performance.md').write_text(performance_markdown())
+            (src/'performance.md').write_text(performance_markdown()); (src/'slides.md').write_text(slides_markdown())
             shutil.copytree(project_root()/'figures', src/'figures')
             (src/'conf.py').write_text(CONF)
             r = subprocess.run([sys.executable, '-m', 'sphinx', '-b', 'html', '-q', str(src), str(site)], capture_output=True, text=True)

@@ -162,15 +162,12 @@ def backbone_features(images, # rows with a `path` column, e.g. from `data.load_
                       weights:str='auto', # as for `load_backbone`
                       image_size:int|None=None, # default: the backbone's own input size
                       batch_size:int=32,
+                      cache=None, # embedding cache folder (`mil.cached_features`); None: computed afresh
                      ) -> tuple[np.ndarray, dict]:
-    "Globally average-pooled features of the frozen backbone for every image, in order, and the weights it held."
-    import keras
-    from livertumor.data import make_tf_dataset
-    spec = get_backbone(name); size = image_size or spec.input_size
-    backbone, info = load_backbone(name, size, weights)
-    pooled = keras.Sequential([backbone, keras.layers.GlobalAveragePooling2D()])
-    ds = make_tf_dataset(images, size, spec.preprocess(), batch_size)
-    return np.concatenate([np.asarray(pooled(x, training=False), 'float32') for x, _ in ds]), info
+    "Globally average-pooled features of the frozen backbone for every whole image, in order, and the weights it held: `mil.image_embeddings` with one tile per image."
+    from livertumor.mil import image_embeddings
+    features, _, info = image_embeddings(images, name, weights, image_size, None, cache, batch_size)
+    return features, info
 
 def linear_probe(features:np.ndarray, # N × D
                  labels, # N class labels
@@ -201,6 +198,7 @@ def site_probe(images:pd.DataFrame, # rows with path, case_id and site, e.g. fro
                weights:str='auto', # as for `load_backbone`
                image_size:int|None=None, # default: the backbone's own input size
                folds:int=3, seed:int=0,
+               cache=None, # embedding cache folder: the features are computed once per backbone, weights, size and image set
               ) -> dict:
     "The site control: a linear probe predicting each image's site from the frozen backbone's features, against the majority-site rate."
     if 'site' not in images: raise DataError("the site probe needs each image's site: a site column in manifest.csv, or site_pattern on file names.")
@@ -210,7 +208,7 @@ def site_probe(images:pd.DataFrame, # rows with path, case_id and site, e.g. fro
     out = dict(backbone=name, sites=len(kept), left_out=sorted(set(sites.index) - set(kept)), images=len(probed),
                patients=int(probed.case_id.nunique()), folds=folds, accuracy=None, ci=None, majority=None, signal=False, weights=None, origin=None)
     if len(kept) < 2: return dict(out, note=f'no site probe: fewer than 2 sites have {folds} patients or more')
-    features, info = backbone_features(probed, name, weights, image_size)
+    features, info = backbone_features(probed, name, weights, image_size, cache=cache)
     p = linear_probe(features, probed.site.astype(str).values, probed.case_id.values, folds, seed)
     return dict(out, accuracy=p['accuracy'], ci=list(p['ci']), majority=p['majority'], signal=bool(p['ci'][0] > p['majority']),
                 weights=info.get('used'), origin=info.get('origin'))

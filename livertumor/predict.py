@@ -22,7 +22,7 @@ from .preprocess import background_fraction, tile_image
 # %% auto #0
 __all__ = ['RUN_FILES', 'SLIDE_SUFFIXES', 'save_for_inference', 'load_for_inference', 'run_provenance', 'provenance_warnings',
            'provenance_line', 'pad_reflect', 'read_image', 'training_geometry', 'image_tiles', 'slide_tiles',
-           'predict_files', 'format_predictions']
+           'model_inputs', 'predict_files', 'format_predictions']
 
 # %% ../nbs/11b_predict.ipynb #832bc231
 def save_for_inference(model, run_dir:str|Path, info:dict) -> Path:
@@ -126,7 +126,7 @@ def read_image(path:str|Path, # an image file
 
 # %% ../nbs/11b_predict.ipynb #dab817f3
 def training_geometry(prov:dict) -> dict:
-    "The run's tile size, background rule and resolution, read from its training dataset's tiles.json/regions.json where they exist."
+    "The run's tile size, background rule and resolution, read from its training dataset's tiles.json/regions.json (or a synthetic set's synthetic.json) where they exist."
     geo, root = dict(tile_size=None, max_background=0.125, um_per_px=None), Path(prov.get('data_path') or '/nonexistent')
     tiles = root/'tiles.json'
     if tiles.is_file():
@@ -135,6 +135,9 @@ def training_geometry(prov:dict) -> dict:
     if (root/'regions.json').is_file():
         r = json.loads((root/'regions.json').read_text()); geo['um_per_px'] = r.get('um_per_px')
         geo['tile_size'] = geo['tile_size'] or r.get('size')
+    elif (root/'synthetic.json').is_file():                    # the synthetic generator's images: a fixed field of `field_um` µm
+        s = json.loads((root/'synthetic.json').read_text())
+        if s.get('field_um') and s.get('size'): geo.update(um_per_px=s['field_um'] / s['size'], tile_size=geo['tile_size'] or s['size'])
     return geo
 
 def image_tiles(img:np.ndarray, tile_size:int, max_background:float=0.125) -> list[np.ndarray]:
@@ -167,15 +170,21 @@ def _find_files(paths:list) -> list[Path]:
 
 def _inputs(path:Path, side:int, tiles:bool, tile_size:int, geo:dict, pad:bool, max_tiles:int):
     "The model inputs for one file (uint8, side×side) and its notes."
-    import tensorflow as tf
     if path.suffix.lower() in SLIDE_SUFFIXES:
         if not tiles: raise DataError(f"{path} is a whole slide: pass --tiles to predict it tile by tile.")
         parts, notes = slide_tiles(path, tile_size, geo['um_per_px'], max_tiles), [f"slide read at {geo['um_per_px']} µm/px"]
     else:
         img, notes = read_image(path, tile_size if tiles else side, pad)
         parts = image_tiles(img, tile_size, geo['max_background']) if tiles else [img]
-    x = tf.image.resize(tf.cast(np.stack(parts), tf.float32), (side, side), antialias=True)        # as in training
-    return tf.cast(tf.round(tf.clip_by_value(x, 0, 255)), tf.uint8).numpy(), notes
+    return model_inputs(parts, side), notes
+
+def model_inputs(parts, # uint8 RGB images (or tiles) of one size
+                 side:int, # the model's input side
+                ) -> np.ndarray:
+    "`parts` resized to side×side as training resized its images (antialiased, rounded back to uint8)."
+    import tensorflow as tf
+    x = tf.image.resize(tf.cast(np.stack(parts), tf.float32), (side, side), antialias=True)
+    return tf.cast(tf.round(tf.clip_by_value(x, 0, 255)), tf.uint8).numpy()
 
 def predict_files(run_dir:str|Path, # a finished training run
                   paths:list, # image files, whole slides or folders (searched recursively)

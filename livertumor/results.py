@@ -18,8 +18,8 @@ from .metrics import _read_predictions, _test_rows, aggregate_predictions, calib
 from .figures import _title, add_caption, figure_caption
 
 # %% auto #0
-__all__ = ['ensemble_runs', 'pool_folds', 'collect_runs', 'sort_runs', 'results_table', 'markdown_table', 'write_results',
-           'run_label', 'compare_runs', 'comparison_table']
+__all__ = ['ATTENTION_MIL', 'ensemble_runs', 'pool_folds', 'collect_runs', 'sort_runs', 'results_table', 'markdown_table',
+           'write_results', 'run_label', 'compare_runs', 'comparison_table']
 
 # %% ../nbs/09e_results.ipynb #107300db
 def ensemble_runs(run_dirs:list, # finished runs, each with predictions.csv and metrics.json
@@ -96,7 +96,7 @@ def pool_folds(fold_dirs:list, # the k finished fold runs of one model, from one
     commits = sorted({(m.get('git') or {}).get('commit', 'unknown') for m in metas})
     keep = ('model', 'kind', 'weights_requested', 'weights_used', 'weights_origin', 'weights_source', 'recipe', 'data_source',
             'synthetic_data', 'data_path', 'split_grouping', 'confound', 'preset', 'seed', 'image_size', 'precision', 'xla', 'cpu',
-            'cpu_flags', 'fold_plan', 'folds', 'features', 'image_level')
+            'cpu_flags', 'fold_plan', 'folds', 'features', 'image_level', 'backbone', 'tile_px', 'um_per_px')
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     pooled.to_csv(out/'predictions.csv', index=False)
     import matplotlib.pyplot as plt
@@ -145,10 +145,10 @@ def collect_runs(runs_dir:str|Path, # folder of run folders
     return pd.DataFrame(rows)
 
 def sort_runs(runs:pd.DataFrame) -> pd.DataFrame:
-    "`runs` in the table's order: deep models, then the ensemble, then classical baselines, each by model and weights."
+    "`runs` in the table's order: deep models, then the ensemble, then MIL and tile pooling, then classical baselines, each by model and weights."
     if runs.empty: return runs
     kind = runs['kind'].fillna('deep') if 'kind' in runs else pd.Series('deep', index=runs.index)
-    k = kind.map({'deep': 0, 'ensemble': 1, 'classical': 2}).fillna(3)
+    k = kind.map({'deep': 0, 'ensemble': 1, 'mil': 2, 'classical': 3}).fillna(4)
     return runs.assign(_k=k).sort_values(['_k', 'model', 'weights_used'], kind='stable').drop(columns='_k')
 
 def _row_flags(r:dict) -> str:
@@ -248,12 +248,14 @@ def write_results(table:pd.DataFrame, out_dir:str|Path, name:str='results') -> t
     return csv, md
 
 # %% ../nbs/09e_results.ipynb #96372870
+ATTENTION_MIL = 'attention MIL'   # the recipe of an attention-MIL run (`mil.run_mil`); its tile-pooling siblings are compared with it
+
 def _proto(r:dict) -> str: return r['protocol'] if isinstance(r.get('protocol'), str) else 'single split'
 
 def run_label(r:dict) -> str:
     "A run's name in comparisons: model, weights used and, from scratch, the recipe; a site-preserved run says so."
     site = ', site-preserved CV' if _proto(r) == 'site-preserved CV' else ''
-    if r.get('kind') in ('classical', 'ensemble'): return r['model'] + (f' ({site[2:]})' if site else '')
+    if r.get('kind') in ('classical', 'ensemble', 'mil'): return r['model'] + (f' ({site[2:]})' if site else '')
     return f"{r['model']} ({r['weights_used']}" + (', from scratch' if r.get('recipe') == 'from_scratch' else '') + site + ')'
 
 def compare_runs(run_a:str|Path, run_b:str|Path, # finished runs tested on the same images
@@ -281,7 +283,7 @@ def compare_runs(run_a:str|Path, run_b:str|Path, # finished runs tested on the s
 def comparison_table(runs:pd.DataFrame, # from `collect_runs`
                      reference:str|None=None, # the reference model's name; default the first deep model with pre-trained weights
                      n_boot:int=N_BOOT, seed:int=0, alpha:float=0.05) -> pd.DataFrame:
-    "Each run against the reference, each backbone fine-tuned against itself from scratch, each run of patient CV against its site-preserved twin: paired differences, McNemar, Holm."
+    "Each run against the reference, each backbone fine-tuned against itself from scratch, each run of patient CV against its site-preserved twin, attention MIL against tile pooling: paired differences, McNemar, Holm."
     cols = ['Comparison', 'Question', 'Test cases', 'Accuracy A', 'Accuracy B', 'Difference (A − B)', '95% CI (paired, by case)',
             'Balanced accuracy difference', 'Balanced 95% CI', 'Cases only A right', 'Cases only B right', 'McNemar p', 'Holm p', 'Conclusion']
     ok = sort_runs(runs[runs.get('failed', pd.Series(np.nan, index=runs.index)).isna()]) if len(runs) else runs
@@ -299,6 +301,9 @@ def comparison_table(runs:pd.DataFrame, # from `collect_runs`
     same = lambda a, b: all(str(a.get(f)) == str(b.get(f)) for f in ('model', 'kind', 'weights_used', 'recipe'))   # str: NaN for a field both lack
     pairs += [(r, s, 'patient CV against site-preserved CV') for r in recs if _proto(r) == 'patient CV'
               for s in recs if _proto(s) == 'site-preserved CV' and same(r, s)]
+    pooling = lambda r: r.get('kind') == 'mil' and r.get('recipe') != ATTENTION_MIL
+    pairs += [(r, s, 'attention MIL against tile pooling') for r in recs if r.get('kind') == 'mil' and r.get('recipe') == ATTENTION_MIL
+              for s in recs if pooling(s) and s.get('backbone') == r.get('backbone') and _proto(s) == _proto(r)]
     if not pairs: return pd.DataFrame(columns=cols)
     res = [compare_runs(a['run_dir'], b['run_dir'], n_boot, seed) for a, b, _ in pairs]
     adjusted = holm([c['p'] for c in res])

@@ -30,23 +30,29 @@ def open_slide(path:str|Path): # an .svs (or other OpenSlide format) file
     except openslide.OpenSlideError as e:
         raise DataError(f"slide {path} is damaged: {e}") from None
 
-def slide_mpp(slide, path='slide') -> float:
-    "Microns per pixel of the slide's base level, from its metadata."
+def slide_mpp(slide, path='slide',
+              mpp:float|None=None, # the base level's µm per pixel, given by the user for a file that does not record it
+             ) -> float:
+    "Microns per pixel of the slide's base level, from its metadata (or `mpp` when given)."
+    if mpp is not None:
+        if isinstance(mpp, bool) or not isinstance(mpp, (int, float)) or not 0.05 <= mpp <= 50: raise bad_param('mpp', mpp, 'µm per pixel of the base level, between 0.05 and 50')
+        return float(mpp)
     p = slide.properties
     for key in ('openslide.mpp-x', 'aperio.MPP'):
         if key in p: return float(p[key])
-    raise DataError(f"{path} does not record its resolution (no openslide.mpp-x or aperio.MPP): cannot cut regions at a set µm per pixel.")
+    raise DataError(f"{path} does not record its resolution (no openslide.mpp-x or aperio.MPP): cannot cut regions at a set µm per pixel; give it (--mpp) if you know it.")
 
 # %% ../nbs/03_slides.ipynb #1eeb7ee3
 def tissue_mask(slide, # an open slide
                 mask_um_per_px:float=16.0, # resolution of the mask
+                mpp:float|None=None, # the base level's µm per pixel when the file does not record it
                ) -> tuple[np.ndarray, float]:
     "A boolean tissue mask of the whole slide and its scale (base-level pixels per mask pixel)."
     from skimage.color import rgb2hsv
     from skimage.filters import threshold_otsu
     from skimage.morphology import remove_small_holes, remove_small_objects
     w, h = slide.dimensions
-    scale = max(1.0, mask_um_per_px / slide_mpp(slide))
+    scale = max(1.0, mask_um_per_px / slide_mpp(slide, mpp=mpp))
     thumb = np.asarray(slide.get_thumbnail((max(1, int(w / scale)), max(1, int(h / scale)))).convert('RGB'))
     sat = rgb2hsv(thumb)[..., 1]
     thr = max(threshold_otsu(sat), 0.05) if sat.max() > sat.min() else 1.0   # a blank slide has no tissue

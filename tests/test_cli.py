@@ -13,7 +13,7 @@ def test_version_and_help():
 def test_study_smoke_then_report_and_predict(tmp_path):
     runs, figures = tmp_path/'runs', tmp_path/'figures'
     r = run('livertumor', 'study', '--models', 'EfficientNetLite0,VGG16', '--preset', 'smoke', '--folds', '2', '--scratch-baseline', '--baselines',
-            '--patient-cv', '--runs', runs, '--figures', figures, '--jobs', '2')     # the fold runs two at a time
+            '--patient-cv', '--mil', '--synthetic-slides', '1', '--runs', runs, '--figures', figures, '--jobs', '2')     # the fold runs two at a time
     assert r.returncode == 0, r.stderr[-3000:]
     r0 = r
     m = {d: json.loads((runs/d/'metrics.json').read_text()) for d in ('EfficientNetLite0', 'EfficientNetLite0-scratch', 'VGG16')}
@@ -45,7 +45,18 @@ def test_study_smoke_then_report_and_predict(tmp_path):
     assert e['kind'] == 'ensemble' and [Path(x).name for x in e['members']] == ['EfficientNetLite0', 'VGG16']
     assert (runs/'VGG16-fold1of2.ipynb').exists() and (runs/'EfficientNetLite0-scratch-fold0of2.ipynb').exists() and (runs/'report.ipynb').exists()
     t = pd.read_csv(figures/'results.csv')
-    assert t.Kind.tolist() == ['deep'] * 3 + ['ensemble'] + ['classical'] * 4          # pooled rows only, no single folds
+    assert t.Kind.tolist() == ['deep'] * 3 + ['ensemble'] + ['mil'] * 3 + ['classical'] * 4          # pooled rows only, no single folds
+    mil = t[t.Kind == 'mil']                                           # MIL on the fine-tuned model's frozen backbone only: VGG16 had no ImageNet weights
+    assert sorted(mil.Recipe) == ['attention MIL', 'majority vote', 'mean tile probability'] and set(mil.Weights) == {'imagenet'}
+    assert 'VGG16: no pre-trained weights, so no frozen features for MIL' in r.stdout
+    for d in ('EfficientNetLite0-attention', 'EfficientNetLite0-mean', 'EfficientNetLite0-vote'):
+        p = pd.read_csv(runs/d/'predictions.csv')
+        assert sorted(p.path[p.split == 'test']) == every, d
+    hits = [json.loads((runs/f'EfficientNetLite0-attention-fold{f}of2'/'metrics.json').read_text())['embedding_cache_hit'] for f in range(2)]
+    assert hits == [False, True]                                       # the folds share their images' tile embeddings: computed once
+    demo = json.loads((runs/'slides'/'summary.json').read_text())     # the slide demonstration: one SYNTHETIC slide mapped and scored
+    assert demo['mapped'] == 1 and demo['mil_run'].endswith('EfficientNetLite0-attention-fold0of2') and set(demo['dice']) >= {'normal_liver'}
+    assert (figures/'slide_maps.png').stat().st_size > 10000 and 'SYNTHETIC slides' in (figures/'slides.md').read_text()
     assert set(t.Protocol) == {'patient CV, 2 folds'} and t['Test 95% CI (by case)'].str.contains(' to ').all()
     t = t[t.Kind == 'deep']
     assert t.Model.tolist() == ['EfficientNetLite0', 'EfficientNetLite0', 'VGG16'] and set(t.Data) == {'synthetic'}
@@ -56,6 +67,7 @@ def test_study_smoke_then_report_and_predict(tmp_path):
     assert (figures/'results.md').read_text().startswith('| Model |') and (figures/'accuracy.png').stat().st_size > 0
     c = pd.read_csv(figures/'comparisons.csv')
     assert 'what pre-training buys' in set(c.Question) and (c['Holm p'] >= c['McNemar p']).all()
+    assert (c.Question == 'attention MIL against tile pooling').sum() == 2
     # a second study with the same parameters skips the finished runs when the checkout is committed (and reruns them otherwise)
     from livertumor.core import git_commit
     r = run('livertumor', 'study', '--models', 'EfficientNetLite0', '--preset', 'smoke', '--folds', '2', '--patient-cv', '--runs', runs, '--figures', figures)

@@ -53,7 +53,11 @@ def test_site_in_a_real_browser(chromium, site, tmp_path):
     assert 'EfficientNetLite0' in text_of(train) and re.search(r'<img[^>]+src="[^"]*_images', train), 'no executed figure on the training page'
     api = open_page(chromium, site, 'data.html', tmp_path)
     assert re.search(r'<table[^>]*>.*Details.*case_pattern.*</table>', api, re.S), 'no show_doc parameter table on the API page'
-    for page, dom in (('index', index), ('train', train), ('data', api)):
+    slides = open_page(chromium, site, 'slides.html', tmp_path)      # the slide maps of the committed main job, from figures/
+    assert 'Slide maps' in text_of(slides) and 'Dice' in text_of(slides), 'no slide-map page'
+    widths = [int(w) for w in re.search(r'data-widths="([^"]*)"', slides).group(1).split(',') if w]
+    assert widths and max(widths) > 1000, f'the slide figure did not load on the slide-map page: natural widths {widths}'
+    for page, dom in (('index', index), ('train', train), ('data', api), ('slides', slides)):
         assert '#|' not in text_of(dom), f'a cell directive is visible on {page}'
         hidden = ('from fastcore.test import', 'nbdev.showdoc import', 'from IPython.display import Markdown', 'figures_dir()')
         assert not [h for h in hidden if h in text_of(dom)], f'text of a hidden or echo: false cell is visible on {page}'

@@ -18,7 +18,7 @@ def test_readme_matches_index_notebook(root, tmp_path, monkeypatch):
 
 def test_readme_has_the_two_commands(root):
     text = (root/'README.md').read_text()
-    assert '.venv/bin/livertumor study --models DenseNet121,EfficientNetLite0 --preset full --scratch-baseline EfficientNetLite0 --baselines' in text
+    assert '.venv/bin/livertumor study --models DenseNet121,EfficientNetLite0 --preset full --scratch-baseline EfficientNetLite0 --baselines --compare-protocols --mil --synthetic-slides 3' in text
     assert 'bash tests/run_all.sh' in text
     assert (root/'tests'/'run_all.sh').exists()
     assert 'tests/run_all.sh' in (root/'.ci'/'run').read_text()
