@@ -162,9 +162,9 @@ def build_docs(out:str|Path='site', # the site folder (index.html at its root), 
             index = read_nb(nbs_dir()/'index.ipynb')                          # its hidden set-up cell is needed to run it
             CaptureShell(nbs_dir()).run_all(index, exc_stop=True)        # in memory, as `livertumor readme`: the results table
             nb = myst_notebook(json.loads(json.dumps(index)))
-            nb['cells'].append(dict(cell_type='markdown', metadata={}, source='```{toctree}\n:hidden:\n:maxdepth: 1\n\n' + '\n'.join(pages + ['slides', 'performance']) + '\n```\n'))
+            nb['cells'].append(dict(cell_type='markdown', metadata={}, source='```{toctree}\n:hidden:\n:maxdepth: 1\n\n' + '\n'.join(pages + ['slide_maps', 'performance']) + '\n```\n'))
             (src/'index.ipynb').write_text(json.dumps(nb))
-            (src/'performance.md').write_text(performance_markdown()); (src/'slides.md').write_text(slides_markdown())
+            (src/'performance.md').write_text(performance_markdown()); (src/'slide_maps.md').write_text(slides_markdown())
             shutil.copytree(project_root()/'figures', src/'figures')
             (src/'conf.py').write_text(CONF)
             r = subprocess.run([sys.executable, '-m', 'sphinx', '-b', 'html', '-q', str(src), str(site)], capture_output=True, text=True)

@@ -53,7 +53,7 @@ def test_site_in_a_real_browser(chromium, site, tmp_path):
     assert 'EfficientNetLite0' in text_of(train) and re.search(r'<img[^>]+src="[^"]*_images', train), 'no executed figure on the training page'
     api = open_page(chromium, site, 'data.html', tmp_path)
     assert re.search(r'<table[^>]*>.*Details.*case_pattern.*</table>', api, re.S), 'no show_doc parameter table on the API page'
-    slides = open_page(chromium, site, 'slides.html', tmp_path)      # the slide maps of the committed main job, from figures/
+    slides = open_page(chromium, site, 'slide_maps.html', tmp_path)      # the slide maps of the committed main job, from figures/
     assert 'Slide maps' in text_of(slides) and 'Dice' in text_of(slides), 'no slide-map page'
     widths = [int(w) for w in re.search(r'data-widths="([^"]*)"', slides).group(1).split(',') if w]
     assert widths and max(widths) > 1000, f'the slide figure did not load on the slide-map page: natural widths {widths}'
