@@ -155,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--force', action='store_true', help='rerun models that already finished with the same parameters at this commit')
     s.add_argument('--jobs', type=int, default=1, help='model runs at once, each in its own process (default 1); on a CPU they share '
                    'the cores (each TensorFlow gets cores / N threads); on GPUs give each job its own with CUDA_VISIBLE_DEVICES')
+    s.add_argument('--scheduler', default=None, metavar='ADDRESS', help='run the runs on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786: as many at once as its '
+                   'workers have threads; every worker must see this checkout, its Python environment and the data at the same paths (see the README)')
+    s.add_argument('--deterministic', action='store_true', help='every run deterministic (same seed, same batches, deterministic kernels; slower): '
+                   'the same study gives the same table wherever its runs ran')
     s.add_argument('--case-pattern', default='', help='for a --data folder without manifest.csv: a regex on file names whose group (or match) is the patient, e.g. "^(TCGA-..-....)"')
     s.add_argument('--site-pattern', default='auto', help="each image's site (the hospital that made the slide): 'auto' (manifest.csv's site column, "
                    "else the two characters after TCGA- in TCGA file names), '' (none), or a regex on file names whose group (or match) is the site")
@@ -413,6 +417,35 @@ def _mil(a, model:str, outs:list, runs:Path, extra:dict, suffix, pooled=None) ->
     if len(outs) == 1: return [r for rs in names.values() for r in rs]
     return [p for name, rs in names.items() if (p := pooled(name, rs)) is not None]
 
+def _study_record(a, figures:Path, seconds:float, took:dict, failed:list, runs:Path) -> None:
+    "figures/study.json: what the study took, on which CPU and at which commit, with its arguments, the runs it ran (not those it skipped) and their precision."
+    from livertumor.core import git_commit, write_json_atomic
+    from livertumor.train import cpu_info
+    metrics = [json.loads(f.read_text()) for n in took if (f := runs/n/'metrics.json').is_file()]
+    write_json_atomic(Path(figures)/'study.json', dict(
+        minutes=round(seconds / 60, 1), arguments={k: v for k, v in vars(a).items() if k not in ('command', 'func')},
+        runs_ran=len(took), run_minutes={n: round(s / 60, 2) for n, s in took.items()}, failed=failed,
+        precision=sorted({m.get('precision') for m in metrics if m.get('precision')}), **cpu_info(), git=git_commit(),
+        scheduler=a.scheduler, finished=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())))
+
+def _train_on_worker(parameters:dict) -> str:
+    "On a Dask worker: execute train.ipynb with `parameters`; the worker's address."
+    from distributed import get_worker
+    execute_train(parameters)
+    return get_worker().address
+
+def _executor(a) -> tuple:
+    "(train(parameters) -> where it ran or None, runs at once): in this process's kernels `--jobs` at a time, or on the Dask cluster at `--scheduler` as many as its workers have threads."
+    if not a.scheduler: return (lambda p: execute_train(p) and None), a.jobs
+    try: from distributed import Client
+    except ImportError: raise ConfigError('--scheduler needs Dask distributed: pip install distributed') from None
+    try: client = Client(a.scheduler, timeout=20)
+    except (OSError, TimeoutError, ValueError) as e: raise bad_param('--scheduler', a.scheduler, f'the address of a running Dask scheduler ({_one_line(e)})') from None
+    threads = sum(client.nthreads().values())
+    if not threads: raise bad_param('--scheduler', a.scheduler, 'a Dask scheduler with at least one worker (it has none)')
+    print(f'Dask cluster {a.scheduler}: {len(client.nthreads())} workers, {threads} runs at once', flush=True)
+    return (lambda p: client.submit(_train_on_worker, p, key=f"train-{Path(p['out_dir']).name}-{time.time_ns()}", pure=False).result()), threads
+
 def _study(a) -> int:
     "Run the study; the exit status is 1 when a model failed (its error is in runs/<name>.failed.json and the table)."
     from livertumor.core import git_commit, write_json_atomic
@@ -432,15 +465,17 @@ def _study(a) -> int:
     for flag in ('--preserve-site', '--compare-protocols'):
         if getattr(a, flag[2:].replace('-', '_')) and a.folds < 2: raise bad_param('--folds', a.folds, f'a whole number >= 2 with {flag}: the sites are divided among the folds')
     site, site_plan = _site_plan(a, images)
-    if a.jobs > 1:                              # the kernels papermill starts inherit this: N runs share the cores
+    if a.jobs > 1 and not a.scheduler:          # the kernels papermill starts inherit this: N runs share the cores
         for var in ('TF_NUM_INTRAOP_THREADS', 'OMP_NUM_THREADS'): os.environ.setdefault(var, str(max(1, (os.cpu_count() or 1) // a.jobs)))
+    train, at_once = _executor(a)              # where runs execute: here, or on the Dask cluster's workers
 
     def step(i, model, name, **params):
         "One train.ipynb run: skipped when already finished, timed, and on failure recorded and reported, not raised."
         tag = f'[{i}/{len(models)}] {name}'
         weights = params.pop('weights', a.weights)
         extra = {**({'image_size': size} if size else {}), **({'case_pattern': a.case_pattern} if a.case_pattern else {}),
-                 **({'site_pattern': a.site_pattern} if a.site_pattern != 'auto' else {})}
+                 **({'site_pattern': a.site_pattern} if a.site_pattern != 'auto' else {}), **({'deterministic': True} if a.deterministic else {}),
+                 'image_cache': str((runs/'decoded').resolve())}   # decoded once for every run
         p = train_parameters(model, a.preset, a.data, weights, a.seed, runs, name, **extra, **params)
         if not a.force and finished_run(runs/name, p):
             print(f'{tag}: finished at this commit with the same parameters, skipped (--force reruns it)', flush=True)
@@ -448,7 +483,7 @@ def _study(a) -> int:
         done = ', '.join(f'{k} {v / 60:.1f} min' for k, v in took.items())
         print(f'{tag}: running, preset {a.preset}' + (f'; so far {done}' if done else ''), flush=True)
         t0 = time.perf_counter(); (runs/f'{name}.failed.json').unlink(missing_ok=True)
-        try: execute_train(p); out = runs/name
+        try: where = train(p); out = runs/name
         except Exception as e:
             err = _one_line(e); failed.append(name)
             write_json_atomic(runs/f'{name}.failed.json', dict(model=model, name=name, error=err, parameters=p,
@@ -456,7 +491,7 @@ def _study(a) -> int:
             print(f'{tag}: FAILED after {(time.perf_counter() - t0) / 60:.1f} min: {err} (the executed notebook is {runs/name}.ipynb)', file=sys.stderr, flush=True)
             return None
         took[name] = time.perf_counter() - t0
-        print(f'{tag}: done in {took[name] / 60:.1f} min: {_summary(out)}', flush=True)
+        print(f'{tag}: done in {took[name] / 60:.1f} min' + (f' on {where}' if where else '') + f': {_summary(out)}', flush=True)
         return out
 
     def scratch(i, m, out):
@@ -467,10 +502,10 @@ def _study(a) -> int:
         step(i, m, f'{m}-scratch', weights='none', splits=str((out/'splits.csv').resolve()), max_train_minutes=mt['train_seconds'] / 60)
 
     def each(fn, jobs):
-        "fn(*job) for every job, `a.jobs` at a time (papermill runs each in its own kernel process), results in order."
-        if a.jobs == 1 or len(jobs) < 2: return [fn(*j) for j in jobs]
+        "fn(*job) for every job, `at_once` at a time (papermill runs each in its own kernel process, here or on a worker), results in order."
+        if at_once == 1 or len(jobs) < 2: return [fn(*j) for j in jobs]
         from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(a.jobs) as pool: return list(pool.map(lambda j: fn(*j), jobs))
+        with ThreadPoolExecutor(at_once) as pool: return list(pool.map(lambda j: fn(*j), jobs))
 
     if 'site' in images: _site_probe(a, images, models[0], size, runs)
     if a.folds > 1:
@@ -502,7 +537,8 @@ def _study(a) -> int:
         e = ensemble_runs(trained, runs/('Ensemble-site' if site else 'Ensemble'), seed=a.seed)
         print(f'Ensemble of {len(trained)} models: {_summary(e)}')
     if a.synthetic_slides: _slides(a, models[0], runs, site)
-    print(f'report written to {run_report(runs, a.figures)}')
+    figures = run_report(runs, a.figures); print(f'report written to {figures}')
+    _study_record(a, figures, time.perf_counter() - t_study, took, failed, runs)
     print(f'study: {(time.perf_counter() - t_study) / 60:.1f} min; ' + ', '.join(f'{k} {v / 60:.1f} min' for k, v in took.items())
           + (f'; FAILED: {", ".join(failed)}' if failed else ''), flush=True)
     return 1 if failed else 0

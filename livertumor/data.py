@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .core import CLASSES, DataError, bad_param, check_param, check_whole, data_dir, read_table, staged_folder, write_json_atomic
+from .core import CLASSES, DataError, bad_param, check_param, check_whole, data_dir, read_table, sha256_file, staged_folder, write_json_atomic
 from .preprocess import background_fraction, quality_flags, save_once, stain_normalizer, tile_image
 from .gdc import class_preparations, preparation_confound
 from .synthetic import ensure_synthetic, marked_synthetic
@@ -19,10 +19,10 @@ from .stats import site_association, site_flag, site_table
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'TCGA_SITE', 'DECODE_ERRORS', 'PATIENT_CV', 'SITE_PRESERVED', 'PROTOCOLS', 'TIFF_SUFFIXES',
-           'SHUFFLE_BUFFER', 'load_dataset', 'dataset_warnings', 'check_images', 'resolve_data', 'subsample_cases',
-           'split_leaks', 'check_no_case_leak', 'split_by_case', 'read_splits', 'leak_check', 'split_from_file',
-           'class_weights', 'check_fold_plan', 'make_fold_plan', 'make_site_fold_plan', 'read_folds', 'fold_split',
-           'load_external', 'tile_dataset', 'make_tf_dataset', 'as_tfds']
+           'SHUFFLE_BUFFER', 'DECODE_VERSION', 'load_dataset', 'dataset_warnings', 'check_images', 'resolve_data',
+           'subsample_cases', 'split_leaks', 'check_no_case_leak', 'split_by_case', 'read_splits', 'leak_check',
+           'split_from_file', 'class_weights', 'check_fold_plan', 'make_fold_plan', 'make_site_fold_plan', 'read_folds',
+           'fold_split', 'load_external', 'tile_dataset', 'make_tf_dataset', 'decode_images', 'as_tfds']
 
 # %% ../nbs/05_data.ipynb #77bc2a60
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
@@ -459,6 +459,18 @@ def _decode_pil(path):
     from PIL import Image
     with Image.open(path.numpy().decode()) as im: return np.asarray(im.convert('RGB'))
 
+def _loader(image_size:int, tiff:bool):
+    "The decoding step of the input pipeline: (path, label) → (the image decoded to RGB, resized with antialiasing, rounded to uint8; label)."
+    import tensorflow as tf
+    def load(path, label):
+        if tiff:
+            img = tf.py_function(_decode_pil, [path], tf.uint8); img.set_shape([None, None, 3])
+        else:
+            img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        img = tf.image.resize(tf.cast(img, tf.float32), (image_size, image_size), antialias=True)
+        return tf.cast(tf.round(tf.clip_by_value(img, 0, 255)), tf.uint8), label     # uint8: a quarter of the cache
+    return load
+
 SHUFFLE_BUFFER = 4096 # decoded images the training shuffle holds at most: memory stays bounded when the cache is on disk
 
 def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path (and label)
@@ -470,6 +482,7 @@ def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path (and label)
                     seed:int=0,
                     cache:str='none', # 'none', 'memory' or a cache file path
                     deterministic:bool|None=None, # keep order and augment in sequence; None: True unless training
+                    decoded:dict|None=None, # each of `df`'s paths → its image, from `decode_images`: nothing is decoded here, `cache` is moot
                    ):
     "A batched, prefetched `tf.data.Dataset` of (image, label index) for `df` (label -1 where `df` has no label column)."
     import tensorflow as tf
@@ -477,17 +490,13 @@ def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path (and label)
     if training and len(df) > SHUFFLE_BUFFER: df = df.sample(frac=1, random_state=seed)   # mixed once, so a bounded buffer mixes classes
     labels = np.array([CLASSES.index(l) for l in df.label] if 'label' in df else [-1] * len(df), dtype='int32')  # -1: unlabelled
     if deterministic is None: deterministic = not training     # evaluation order must match `df`, always
-    tiff = any(str(p).lower().endswith(TIFF_SUFFIXES) for p in df.path)
-    def load(path, label):
-        if tiff:
-            img = tf.py_function(_decode_pil, [path], tf.uint8); img.set_shape([None, None, 3])
-        else:
-            img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        img = tf.image.resize(tf.cast(img, tf.float32), (image_size, image_size), antialias=True)
-        return tf.cast(tf.round(tf.clip_by_value(img, 0, 255)), tf.uint8), label     # uint8: a quarter of the cache
-    ds = tf.data.Dataset.from_tensor_slices((df.path.astype(str).tolist(), labels))
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    if cache != 'none': ds = ds.cache('' if cache == 'memory' else str(cache))
+    if decoded is not None:
+        if missing := [p for p in df.path.astype(str) if p not in decoded]: raise bad_param('decoded', f'without {missing[0]}', "an image for every row of df (decode_images of the run's images)")
+        ds = tf.data.Dataset.from_tensor_slices((np.stack([decoded[p] for p in df.path.astype(str)]), labels))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((df.path.astype(str).tolist(), labels))
+        ds = ds.map(_loader(image_size, any(str(p).lower().endswith(TIFF_SUFFIXES) for p in df.path)), num_parallel_calls=tf.data.AUTOTUNE)
+        if cache != 'none': ds = ds.cache('' if cache == 'memory' else str(cache))
     if training: ds = ds.shuffle(min(len(df), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     if training and augment is not None:     # its random state advances per call: in order, when deterministic
@@ -496,6 +505,32 @@ def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path (and label)
     opts = tf.data.Options(); opts.deterministic = deterministic
     opts.autotune.enabled = bool(tf.config.list_physical_devices('GPU'))   # on a CPU the autotuner stalled some epochs' first step for seconds
     return ds.with_options(opts).prefetch(tf.data.AUTOTUNE)
+
+# %% ../nbs/05_data.ipynb #0e690e22
+DECODE_VERSION = 1 # part of every decoded-image key: bump it when `_loader` changes
+
+def decode_images(paths, # image files
+                  image_size:int, # square side, as for `make_tf_dataset`
+                  cache:str|Path|None=None, # cache folder (`mil.cached_features`); None: decoded now and not kept
+                 ) -> dict:
+    "{path: image_size × image_size × 3 uint8 image} for every file, decoded and resized by the input pipeline's own step; through `cache` when given."
+    import tensorflow as tf
+    paths = list(dict.fromkeys(str(p) for p in paths))
+    if not paths: raise DataError('no images to decode.')
+    check_whole('image_size', image_size, 1)
+    tiff = any(p.lower().endswith(TIFF_SUFFIXES) for p in paths)
+    def compute():
+        ds = tf.data.Dataset.from_tensor_slices((paths, np.zeros(len(paths), 'int32'))).map(_loader(image_size, tiff), num_parallel_calls=tf.data.AUTOTUNE)
+        return np.concatenate([x.numpy() for x, _ in ds.batch(64)])
+    if cache is None: a = compute()
+    else:
+        from livertumor.mil import cached_features
+        key = dict(what='livertumor decoded images', version=DECODE_VERSION, image_size=image_size, decoder='Pillow' if tiff else 'tf.io.decode_image',
+                   resize='tf.image.resize antialias=True, rounded and clipped to uint8', files=[sha256_file(p) for p in paths])
+        a = cached_features(cache, key, compute)
+    if a.shape != (len(paths), image_size, image_size, 3) or a.dtype != np.uint8:
+        raise DataError(f'decoded images of shape {a.shape} and dtype {a.dtype} for {len(paths)} files at {image_size} px: the cache entry does not fit its key.')
+    return dict(zip(paths, a))
 
 # %% ../nbs/05_data.ipynb #1de5a37d
 def as_tfds(df:pd.DataFrame, # images with a split column
