@@ -10,7 +10,21 @@ validation epoch's weights saved. It runs in its own environment (`pip install t
 never a dependency of livertumor:
 
     python benchmarks/peer_torch.py study --splits splits.csv --weights densenet121.npz --unfreeze a,b --out peer.json
+    python benchmarks/peer_torch.py cv --splits fold0.csv,fold1.csv,fold2.csv --weights densenet121.npz --unfreeze a,b --out cv.json
     python benchmarks/peer_torch.py steps --weights densenet121.npz --unfreeze a,b --out steps.json
+
+`cv` is a K-fold study: the same schedule on each fold's splits.csv in turn, in one process as a user's loop over folds,
+with each fold's seconds and test accuracy and the pooled out-of-fold test accuracy.
+
+Without flags it is the naive peer (eager, contiguous tensors, augmentation in the training loop). `--tuned` follows
+PyTorch's CPU performance guide: model and inputs in channels-last memory format; bf16 autocast only where the CPU has
+bf16, as before; `torch.compile` of the model only where it works here and pays, and DataLoader workers for the
+augmentation only where they are faster on these cores, both decided by a measured trial (eager against compiled
+fine-phase training steps and prediction batches after warm-up, with the compile time; augmenting and training a few
+batches with 0, 1, 2 workers). `steps --tuned` is that trial at --steps steps, reporting the faster of each; a study
+compiles only if the seconds it saves over the schedule's steps exceed the measured compile time, and takes the trial
+from `--trial STEPS_JSON` (a `steps --tuned` output: tuned once per machine) or runs a 3-step one itself, timed as
+`seconds.trial`. The output's `variant` and `compile`/`workers` fields say what was applied and why.
 """
 import argparse, csv, json, os, resource, time
 T0 = time.perf_counter()
@@ -86,8 +100,26 @@ HED_JITTER = HED()
 
 def normalise(x): return (x.float() / 255.0 - MEAN) / STD
 
+def cl(x, tuned): return x.contiguous(memory_format=torch.channels_last) if tuned else x
+
 def augment_batch(x):
     return normalise(torch.stack([HED_JITTER(AUGMENT(img)) for img in x]).round())
+
+class Augmented(torch.utils.data.Dataset):
+    "The training images, each augmented as `augment_batch` does, for a DataLoader's workers."
+    def __init__(self, x, y): self.x, self.y = x, y
+    def __len__(self): return len(self.x)
+    def __getitem__(self, i): return HED_JITTER(AUGMENT(self.x[i])).round(), self.y[i]
+
+def batches(x, y, batch, gen, loader=None):
+    "One epoch's shuffled, augmented, normalised training batches: augmented in the loop, or by `loader`'s workers."
+    if loader is not None: yield from ((normalise(xb), yb) for xb, yb in loader); return
+    order = torch.randperm(len(x), generator=gen)
+    for i in range(0, len(x), batch): idx = order[i:i + batch]; yield augment_batch(x[idx]), y[idx]
+
+def make_loader(x, y, batch, gen, workers):
+    return torch.utils.data.DataLoader(Augmented(x, y), batch_size=batch, shuffle=True, generator=gen, num_workers=workers,
+                                       persistent_workers=True) if workers else None
 
 def load_split(rows, size, classes):
     "Decoded, resized (antialiased) uint8 NCHW tensor and labels."
@@ -95,52 +127,146 @@ def load_split(rows, size, classes):
     x = torch.stack([v2.functional.resize(i, [size, size], antialias=True) for i in imgs])
     return x, torch.tensor([classes.index(r['label']) for r in rows])
 
-def evaluate(model, x, y, autocast, batch=16):
-    model.eval(); correct = 0
+def evaluate(model, x, y, autocast, batch=16, fwd=None, tuned=False):
+    model.eval(); correct = 0; fwd = fwd or model
     with torch.no_grad(), torch.autocast('cpu', torch.bfloat16, enabled=autocast):
         for i in range(0, len(x), batch):
-            correct += (model(normalise(x[i:i + batch])).argmax(1) == y[i:i + batch]).sum().item()
+            correct += (fwd(cl(normalise(x[i:i + batch]), tuned)).argmax(1) == y[i:i + batch]).sum().item()
     return correct / len(x)
 
-def run_epoch(model, opt, x, y, batch, autocast, gen):
-    train_mode(model); loss_fn = nn.CrossEntropyLoss(); order = torch.randperm(len(x), generator=gen)
-    for i in range(0, len(x), batch):
-        idx = order[i:i + batch]
-        xb = augment_batch(x[idx])
+def run_epoch(model, opt, epoch, autocast, fwd=None, tuned=False):
+    train_mode(model); loss_fn = nn.CrossEntropyLoss(); fwd = fwd or model
+    for xb, yb in epoch:
         with torch.autocast('cpu', torch.bfloat16, enabled=autocast):
-            loss = loss_fn(model(xb).float(), y[idx])
+            loss = loss_fn(fwd(cl(xb, tuned)).float(), yb)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
 
-def study(a, autocast):
-    t = {'startup': time.perf_counter() - T0}; t0 = time.perf_counter()
-    rows = list(csv.DictReader(open(a.splits)))
+def per_step(fn, n, warm=2):
+    for _ in range(warm): fn()
+    t0 = time.perf_counter()
+    for _ in range(n): fn()
+    return (time.perf_counter() - t0) / n
+
+def first_line(e): return f'{type(e).__name__}: ' + (str(e).strip().splitlines() or [''])[0][:300]
+
+def seconds(fn, *args):
+    t0 = time.perf_counter(); fn(*args); return time.perf_counter() - t0
+
+def trial(a, autocast, n):
+    """The tuned choices measured on random images, each pair interleaved so that drift of a shared machine falls on both:
+    mean seconds of n fine-phase training steps and of n prediction batches, eager and torch.compile'd, after warm-up
+    (compile_s: the first compiled call), or the compile error; seconds per batch of augmenting + training an epoch of 4
+    batches with 0, 1, 2 DataLoader workers (a second round of epochs, the workers started)."""
+    model, trainable = build(a.weights, a.unfreeze.split(',')); set_phase(model, trainable, True)
+    model = model.to(memory_format=torch.channels_last); compiled = torch.compile(model)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    g = torch.Generator().manual_seed(0)
+    x = cl(torch.rand(a.batch, 3, a.size, a.size, generator=g) * 4 - 2, True); y = torch.zeros(a.batch, dtype=torch.long)
+    def step(f, xb=x, yb=y):
+        train_mode(model)
+        with torch.autocast('cpu', torch.bfloat16, enabled=autocast): loss = nn.functional.cross_entropy(f(cl(xb, True)).float(), yb)
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+    def predict(f):
+        model.eval()
+        with torch.no_grad(), torch.autocast('cpu', torch.bfloat16, enabled=autocast): f(x)
+    out = {}
+    for name, fn in (('train_step', step), ('predict', predict)):
+        r = out[name] = {}; fn(model); fn(model); sides = {'eager_s': model}
+        try: r['compile_s'] = seconds(fn, compiled); fn(compiled); sides['compiled_s'] = compiled
+        except Exception as e: r['error'] = first_line(e); torch._dynamo.reset()
+        t = [[seconds(fn, f) for f in sides.values()] for _ in range(n)]       # eager, compiled, eager, compiled, ...
+        r.update({k: sum(row[i] for row in t) / n for i, k in enumerate(sides)})
+    imgs = torch.randint(0, 256, (4 * a.batch, 3, a.size, a.size), dtype=torch.uint8, generator=g); labels = torch.zeros(len(imgs), dtype=torch.long)
+    loaders = {str(w): make_loader(imgs, labels, a.batch, g, w) for w in range(min(2, os.cpu_count()) + 1)}
+    epoch = lambda loader: [step(model, xb, yb) for xb, yb in batches(imgs, labels, a.batch, g, loader)]
+    out['workers_s'] = [{w: seconds(epoch, l) / 4 for w, l in loaders.items()} for _ in range(2)][-1]
+    return out
+
+def choose_compile(t, n=None):
+    "(whether to compile, why) from one kind of trial `t`, for `n` steps (None: steady state, the compile time aside)."
+    if 'error' in t: return False, f"failed: {t['error']}"
+    e, c, k = t['eager_s'], t['compiled_s'], t['compile_s']
+    if c >= e: return False, f'slower ({c:.3f} vs {e:.3f} s/step eager)'
+    if n and k + n * c >= n * e:
+        return False, f'not worth it ({c:.3f} vs {e:.3f} s/step eager saves {n * (e - c):.0f} s over {n} steps, compiling took {k:.0f} s)'
+    return True, f'used ({c:.3f} vs {e:.3f} s/step eager, compiling took {k:.0f} s)'
+
+def choose_workers(w):
+    "(DataLoader workers for the augmentation, why) from the trial's seconds per batch by workers."
+    best = min(w, key=w.get)
+    return int(best), f"{best} ({', '.join(f'{k}: {v:.3f}' for k, v in w.items())} s/batch by workers)"
+
+def get_trial(a, autocast):
+    "The tuned trial and the seconds it took here: read from --trial (a `steps --tuned` output), else a 3-step one run now."
+    if a.trial: return json.load(open(a.trial))['trial'], 0.0, a.trial
+    t0 = time.perf_counter(); t = trial(a, autocast, 3); torch._dynamo.reset()
+    return t, time.perf_counter() - t0, 'this run'
+
+def variant(tuned, autocast, compile=None, workers=None):
+    if not tuned: return 'naive: eager, contiguous NCHW tensors, augmentation in the training loop, ' + ('bf16 autocast' if autocast else 'float32')
+    return (f"tuned: channels_last, {'bf16 autocast' if autocast else 'float32'}, torch.compile "
+            + ', '.join(f'{k}: {v}' for k, v in compile.items()) + f', augmentation workers: {workers}')
+
+def study(a, autocast, splits, tune=None, folds=1):
+    "One run of the schedule on `splits`; `tune`: the tuned trial (None: naive); `folds`: runs of it this process makes (compile pays over all)."
+    torch.manual_seed(a.seed); t, t0 = {}, time.perf_counter()
+    rows = list(csv.DictReader(open(splits)))
     classes = sorted({r['label'] for r in rows})
     data = {s: load_split([r for r in rows if r['split'] == s], a.size, classes) for s in ('train', 'val', 'test')}
     t['data'] = time.perf_counter() - t0; t0 = time.perf_counter()
     model, trainable = build(a.weights, a.unfreeze.split(','), len(classes))
+    gen, best, history, tuned, extra = torch.Generator().manual_seed(a.seed), -1.0, [], tune is not None, {}
+    fwd_train = fwd_eval = model; loader = None
+    if tuned:
+        n = {s: -(-len(d[0]) // (a.batch if s == 'train' else 16)) for s, d in data.items()}     # batches of each split
+        epochs = a.epochs_head + a.epochs_fine
+        (ct, wt), (ce, we) = choose_compile(tune['train_step'], n['train'] * epochs * folds), \
+                             choose_compile(tune['predict'], (n['val'] * epochs + sum(n.values())) * folds)
+        model = model.to(memory_format=torch.channels_last); compiled = torch.compile(model)
+        fwd_train, fwd_eval = compiled if ct else model, compiled if ce else model
+        workers, why = choose_workers(tune['workers_s']); loader = make_loader(*data['train'], a.batch, gen, workers)
+        extra = dict(channels_last=True, compile=dict(train=wt, eval=we), workers=why)
     t['model'] = time.perf_counter() - t0
-    gen, best, history = torch.Generator().manual_seed(a.seed), -1.0, []
     for phase, epochs, lr, fine in (('head', a.epochs_head, a.lr_head, False), ('fine', a.epochs_fine, a.lr_fine, True)):
         t0 = time.perf_counter(); set_phase(model, trainable, fine)
         opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
         for _ in range(epochs):
             e0 = time.perf_counter()
-            run_epoch(model, opt, *data['train'], a.batch, autocast, gen)
-            val = evaluate(model, *data['val'], autocast)
+            run_epoch(model, opt, batches(*data['train'], a.batch, gen, loader), autocast, fwd_train, tuned)
+            val = evaluate(model, *data['val'], autocast, fwd=fwd_eval, tuned=tuned)
             if val > best: best = val; torch.save(model.state_dict(), a.out + '.best.pt')   # the best epoch, as ModelCheckpoint
             history.append(dict(phase=phase, val_accuracy=val, seconds=round(time.perf_counter() - e0, 2)))
         t[phase] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    acc = {s: evaluate(model, *d, autocast) for s, d in data.items()}
+    t0 = time.perf_counter(); del loader
+    acc = {s: evaluate(model, *d, autocast, fwd=fwd_eval, tuned=tuned) for s, d in data.items()}
     t['evaluate'] = time.perf_counter() - t0
     os.remove(a.out + '.best.pt') if os.path.exists(a.out + '.best.pt') else None
     n = len(data['train'][0])
     return dict(seconds={k: round(v, 2) for k, v in t.items()}, train_accuracy=acc['train'], val_accuracy=acc['val'],
                 test_accuracy=acc['test'], n={s: len(d[0]) for s, d in data.items()},
-                train_img_s=round(n * (a.epochs_head + a.epochs_fine) / (t['head'] + t['fine']), 2), history=history)
+                train_img_s=round(n * (a.epochs_head + a.epochs_fine) / (t['head'] + t['fine']), 2), history=history, **extra)
+
+def cv(a, autocast, tune=None):
+    "The K-fold study: the schedule on each of --splits in turn, in this process; each fold's seconds and test accuracy, and the pooled out-of-fold test accuracy."
+    paths = a.splits.split(','); t0 = time.perf_counter()
+    runs = [study(a, autocast, s, tune, len(paths)) for s in paths]
+    n = [r['n']['test'] for r in runs]
+    return dict(seconds=dict(folds=round(time.perf_counter() - t0, 2)), fold_seconds=[round(sum(r['seconds'].values()), 2) for r in runs],
+                fold_test_accuracy=[r['test_accuracy'] for r in runs], n_test=sum(n),
+                test_accuracy=sum(r['test_accuracy'] * k for r, k in zip(runs, n)) / sum(n),      # each fold's correct answers, pooled
+                train_accuracy=float(np.mean([r['train_accuracy'] for r in runs])),
+                train_img_s=round(float(np.mean([r['train_img_s'] for r in runs])), 2),
+                folds=[{k: v for k, v in r.items() if k not in ('compile', 'workers', 'channels_last')} for r in runs],
+                **{k: v for k, v in runs[0].items() if k in ('compile', 'workers', 'channels_last')})
 
 def steps(a, autocast):
-    "Steady-state images/s of fine-phase training steps and of prediction on random images, after two warm-up calls."
+    "Steady-state images/s of fine-phase training steps and of prediction on random images, after two warm-up calls; tuned: the trial, each the faster of eager and compiled."
+    if a.tuned:
+        t = trial(a, autocast, a.steps); out = dict(trial=t, compile={}, channels_last=True, workers=choose_workers(t['workers_s'])[1])
+        for name in ('train_step', 'predict'):
+            use, out['compile'][name] = choose_compile(t[name])
+            out[f'{name}_img_s'] = round(a.batch / t[name]['compiled_s' if use else 'eager_s'], 2)
+        return out
     model, trainable = build(a.weights, a.unfreeze.split(',')); set_phase(model, trainable, True)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     g = torch.Generator().manual_seed(0)
@@ -154,19 +280,20 @@ def steps(a, autocast):
         with torch.no_grad(), torch.autocast('cpu', torch.bfloat16, enabled=autocast): model(x)
     out = {}
     for name, fn in (('train_step', step), ('predict', predict)):
-        fn(); fn(); t0 = time.perf_counter()
-        for _ in range(a.steps): fn()
-        out[f'{name}_img_s'] = round(a.steps * a.batch / (time.perf_counter() - t0), 2)
+        out[f'{name}_img_s'] = round(a.batch / per_step(fn, a.steps), 2)
     return out
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('mode', choices=('study', 'steps', 'features'))
-    p.add_argument('--splits'); p.add_argument('--weights', default=''); p.add_argument('--unfreeze', default='')
+    p.add_argument('mode', choices=('study', 'cv', 'steps', 'features'))
+    p.add_argument('--splits', help='a splits.csv; cv: one per fold, comma-separated')
+    p.add_argument('--weights', default=''); p.add_argument('--unfreeze', default='')
     p.add_argument('--out', required=True); p.add_argument('--size', type=int, default=224); p.add_argument('--batch', type=int, default=16)
     p.add_argument('--epochs-head', type=int, default=10); p.add_argument('--epochs-fine', type=int, default=10)
     p.add_argument('--lr-head', type=float, default=1e-3); p.add_argument('--lr-fine', type=float, default=1e-5)
     p.add_argument('--seed', type=int, default=42); p.add_argument('--steps', type=int, default=10)
+    p.add_argument('--tuned', action='store_true', help="PyTorch's CPU performance guide: channels-last, torch.compile and loader workers where measured faster")
+    p.add_argument('--trial', default='', help='study, cv --tuned: the trial of a `steps --tuned` output, instead of running one')
     p.add_argument('--images', default='', help='features mode: an .npy of NHWC float images in [0, 255]')
     a = p.parse_args()
     torch.manual_seed(a.seed); torch.set_num_threads(os.cpu_count())
@@ -177,8 +304,15 @@ def main():
         with torch.no_grad():
             f = nn.functional.adaptive_avg_pool2d(nn.functional.relu(model.features(normalise(x))), 1).flatten(1)
         np.save(a.out, f.numpy()); return
-    out = (study if a.mode == 'study' else steps)(a, autocast)
-    out.update(framework=f'PyTorch {torch.__version__} + torchvision {torchvision.__version__}, eager',
+    startup = time.perf_counter() - T0
+    if a.mode == 'steps': out = steps(a, autocast)
+    else:
+        tune, trial_s, source = get_trial(a, autocast) if a.tuned else (None, 0.0, None)
+        out = study(a, autocast, a.splits, tune) if a.mode == 'study' else cv(a, autocast, tune)
+        out['seconds'] = dict(startup=round(startup, 2), trial=round(trial_s, 2), **out['seconds'])
+        if a.tuned: out['trial_from'] = source
+    out.update(framework=f"PyTorch {torch.__version__} + torchvision {torchvision.__version__}, {'tuned' if a.tuned else 'naive'}",
+               variant=variant(a.tuned, autocast, out.get('compile'), out.get('workers')),
                precision='bf16 autocast' if autocast else 'float32', threads=torch.get_num_threads(), peak_rss_mb=round(peak_mb()))
     json.dump(out, open(a.out, 'w'), indent=1)
 
