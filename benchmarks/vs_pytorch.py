@@ -199,7 +199,7 @@ def merge(path: Path, new, env: dict):
     if path.is_file():
         old = pd.read_csv(path)
         if 'peer' in new and 'peer' not in old: old.insert(1, 'peer', 'naive')     # summary rows from before the tuned peer
-        mine = (old.cpu == env['cpu']) & (old.flags == env['flags']) & old.workload.isin(new.workload)
+        mine = (old['cpu'] == env['cpu']) & (old['flags'] == env['flags']) & old['workload'].isin(new['workload'])   # old.flags would be pandas' own attribute
         new = pd.concat([old[~mine], new], ignore_index=True)[list(new.columns) + [c for c in old.columns if c not in new.columns]]
     write_text_atomic(path, new.to_csv(index=False))
 
