@@ -10,6 +10,12 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: long end-to-end checks (minutes each), run by `bash tests/run_all.sh --slow`')
 
+def pytest_sessionstart(session):
+    "The default synthetic set, made once before pytest-xdist starts its workers (two workers would both make it, and swap it in under each other)."
+    if not hasattr(session.config, 'workerinput'):
+        from livertumor.synthetic import ensure_synthetic
+        ensure_synthetic()
+
 @pytest.fixture(scope='session')
 def root(): return ROOT
 
