@@ -12,7 +12,7 @@ from .stats import N_BOOT, case_resamples, percentile_interval
 
 # %% auto #0
 __all__ = ['MAX_ECE', 'reliability_table', 'expected_calibration_error', 'brier_score', 'negative_log_likelihood',
-           'calibration_metrics', 'apply_temperature', 'fit_temperature', 'plot_reliability']
+           'calibration_metrics', 'resampled_ece', 'apply_temperature', 'fit_temperature', 'plot_reliability']
 
 # %% ../nbs/09b_calibration.ipynb #c72df8e9
 MAX_ECE = 0.10  # an expected calibration error above this is flagged "poorly calibrated"
@@ -84,9 +84,38 @@ def calibration_metrics(y_true, # true class indices
     y, p = _labels_and_probs(y_true, probs)
     cases = np.asarray(case_ids)
     if len(cases) != len(y): raise DataError(f'calibration by case needs one case per example (got {len(cases)} for {len(y)} examples)')
-    eces = [expected_calibration_error(y[i], p[i], n_bins) for i in case_resamples(cases, n_boot, seed)]
-    return dict(ece=expected_calibration_error(y, p, n_bins), ece_ci=percentile_interval(eces, level),
+    return dict(ece=expected_calibration_error(y, p, n_bins), ece_ci=percentile_interval(resampled_ece(y, p, cases, n_bins, n_boot, seed), level),
                 brier=brier_score(y, p), nll=negative_log_likelihood(y, p), n_bins=n_bins, bins='equal-mass')
+
+def resampled_ece(y_true, probs, case_ids, # one label, one row of probabilities and one case per example
+                  n_bins:int=10, n_boot:int=N_BOOT, seed:int=0,
+                  chunk:int=2**22, # at most about this many values sorted at once
+                 ) -> np.ndarray:
+    """`expected_calibration_error` of each of `case_resamples`' resamples, computed for a block of resamples at once:
+    each resample's confidences in one row (padded after its end), sorted stably along the rows, and each bin summed in
+    order by `np.add.reduceat` as `_equal_mass_bins` sums it, so the numbers are those of one resample at a time."""
+    y, p = _labels_and_probs(y_true, probs)
+    conf_all, right_all = p.max(1), (p.argmax(1) == y).astype('float64')
+    resamples, out = case_resamples(case_ids, n_boot, seed), []
+    width = max(len(r) for r in resamples)
+    for b0 in range(0, len(resamples), max(1, chunk // width)):
+        block = resamples[b0:b0 + max(1, chunk // width)]
+        lengths = np.array([len(r) for r in block])
+        rows = np.zeros((len(block), width), int); pad = np.arange(width) >= lengths[:, None]
+        for i, r in enumerate(block): rows[i, :len(r)] = r
+        order = np.argsort(np.where(pad, np.inf, conf_all[rows]), axis=1, kind='stable')   # the padding sorts last
+        conf, right = (np.where(pad, 0.0, v[rows]) for v in (conf_all, right_all))
+        conf, right = (np.append(np.take_along_axis(v, order, 1).ravel(), 0.0) for v in (conf, right))   # a last zero: an end to stop at
+        ece = np.empty(len(block))
+        for k in np.unique(np.minimum(n_bins, lengths)):          # resamples with as many bins: one matrix of bins
+            which = np.flatnonzero(np.minimum(n_bins, lengths) == k)
+            n = lengths[which]
+            sizes = n[:, None] // k + (np.arange(k) < (n % k)[:, None])   # np.array_split's sizes, as `_equal_mass_bins`
+            bounds = (which * width)[:, None] + np.concatenate([np.zeros((len(which), 1), int), np.cumsum(sizes, 1)], 1)   # each bin's start, and the row's end
+            s_conf, s_right = (np.add.reduceat(v, bounds.ravel()).reshape(bounds.shape)[:, :-1] / sizes for v in (conf, right))   # each bin summed alone
+            ece[which] = (sizes / sizes.sum(1, keepdims=True) * np.abs(s_right - s_conf)).sum(1)
+        out.append(ece)
+    return np.concatenate(out)
 
 # %% ../nbs/09b_calibration.ipynb #8d6c7f8a
 def apply_temperature(probs, # class probabilities, one row per example

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .core import CLASSES, DataError, bad_param
-from .stats import N_BOOT, accuracy, balanced_accuracy, case_resamples, percentile_interval
+from .stats import N_BOOT, accuracy, balanced_accuracy, case_resamples, percentile_interval, resampled_metric
 from .calibration import MAX_ECE, apply_temperature, calibration_metrics
 
 # %% auto #0
@@ -58,7 +58,7 @@ def bootstrap_ci(y_true, # true class indices
     if not len(y_true) == len(probs) == len(case_ids) > 0:
         raise DataError(f'bootstrap_ci needs one label, one row of probabilities and one case per example '
                         f'(got {len(y_true)}, {len(probs)} and {len(case_ids)})')
-    return percentile_interval([metric(y_true[i], probs[i]) for i in case_resamples(case_ids, n_boot, seed)], level)
+    return percentile_interval(resampled_metric(metric, y_true, probs, case_ids, n_boot, seed), level)
 
 # %% ../nbs/09_metrics.ipynb #0f649afe
 def _group_keys(df:pd.DataFrame, by:str) -> pd.Series:

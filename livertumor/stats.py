@@ -10,8 +10,9 @@ import pandas as pd
 from .core import DataError, bad_param, check_whole
 
 # %% auto #0
-__all__ = ['N_BOOT', 'MAX_SITE_V', 'accuracy', 'balanced_accuracy', 'ci_method', 'case_resamples', 'percentile_interval',
-           'paired_bootstrap', 'mcnemar_exact', 'holm', 'site_table', 'cramers_v', 'site_association', 'site_flag']
+__all__ = ['N_BOOT', 'MAX_SITE_V', 'accuracy', 'balanced_accuracy', 'ci_method', 'case_resamples', 'resampled_metric',
+           'percentile_interval', 'paired_bootstrap', 'mcnemar_exact', 'holm', 'site_table', 'cramers_v',
+           'site_association', 'site_flag']
 
 # %% ../nbs/09a_stats.ipynb #a5b6f4ac
 def accuracy(y_true, probs) -> float:
@@ -35,13 +36,37 @@ def case_resamples(case_ids, # each example's case (patient): the unit that is r
                    seed:int=0,
                   ) -> list[np.ndarray]:
     "`n_boot` arrays of row indices, each the rows of as many cases as there are, drawn with replacement."
+    inverse, draws = _case_draws(case_ids, n_boot, seed)
+    rows = [np.flatnonzero(inverse == c) for c in range(draws.shape[1])]
+    return [np.concatenate([rows[j] for j in draw]) for draw in draws]
+
+def _case_draws(case_ids, n_boot:int, seed:int) -> tuple[np.ndarray, np.ndarray]:
+    "(each example's case number, n_boot × cases numbers of the cases drawn): the one random draw behind every resample."
     check_whole('n_boot', n_boot, 1000)
     case_ids = np.asarray(case_ids).astype(str)
     if not len(case_ids): raise DataError('a bootstrap by case needs at least one example')
     _, inverse = np.unique(case_ids, return_inverse=True)
-    rows = [np.flatnonzero(inverse == c) for c in range(inverse.max() + 1)]
-    rng = np.random.default_rng(seed)
-    return [np.concatenate([rows[j] for j in draw]) for draw in rng.integers(0, len(rows), (n_boot, len(rows)))]
+    return inverse, np.random.default_rng(seed).integers(0, inverse.max() + 1, (n_boot, inverse.max() + 1))
+
+def resampled_metric(metric, # metric(y_true, probs) -> float, e.g. `accuracy`
+                     y_true, probs, case_ids, # one label, one row of probabilities and one case per example
+                     n_boot:int=N_BOOT, seed:int=0,
+                    ) -> np.ndarray:
+    """`metric` on each of `case_resamples`' resamples (the same draws, in order). `accuracy` and `balanced_accuracy` are
+    computed for all resamples at once from how often each case is drawn (counts of right answers per case and class,
+    integer products, then one division: the same numbers as resample by resample); any other metric, resample by resample."""
+    y, p = np.asarray(y_true), np.asarray(probs)
+    if metric not in (accuracy, balanced_accuracy): return np.array([metric(y[i], p[i]) for i in case_resamples(case_ids, n_boot, seed)])
+    inverse, draws = _case_draws(case_ids, n_boot, seed)
+    counts = np.zeros(draws.shape, np.int64)                     # resample × case: how often the case is drawn
+    np.add.at(counts, (np.arange(len(draws))[:, None], draws), 1)
+    classes, k = np.unique(y, return_inverse=True)                # one column per class (accuracy: one for all)
+    if metric is accuracy: k = np.zeros(len(y), int)
+    n_ck, right_ck = (np.zeros((draws.shape[1], k.max() + 1), np.int64) for _ in range(2))
+    np.add.at(n_ck, (inverse, k), 1); np.add.at(right_ck, (inverse, k), (p.argmax(1) == y).astype(np.int64))
+    n, right = counts @ n_ck, counts @ right_ck                   # resample × class: examples, and right answers
+    recall = np.divide(right, n, out=np.zeros(n.shape), where=n > 0)
+    return recall.sum(1) / (n > 0).sum(1)                        # mean over the classes present in each resample
 
 def percentile_interval(stats, # one statistic per resample
                         level:float=0.95,
@@ -64,7 +89,7 @@ def paired_bootstrap(y_true, # true class indices
     if not len(y) == len(pa) == len(pb) == len(cases) > 0:
         raise DataError(f'a paired comparison needs one label, two rows of probabilities and one case per example '
                         f'(got {len(y)}, {len(pa)}, {len(pb)} and {len(cases)})')
-    diffs = [metric(y[i], pa[i]) - metric(y[i], pb[i]) for i in case_resamples(cases, n_boot, seed)]
+    diffs = resampled_metric(metric, y, pa, cases, n_boot, seed) - resampled_metric(metric, y, pb, cases, n_boot, seed)
     return dict(difference=metric(y, pa) - metric(y, pb), ci=percentile_interval(diffs, level), n_boot=n_boot,
                 n_cases=int(len(np.unique(cases.astype(str)))))
 
