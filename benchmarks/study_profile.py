@@ -13,7 +13,9 @@ Items per fold run, medians over the folds of each run kind (DenseNet121 fine-tu
   functions, and decoding when that happens in the first epoch), summed over the phases; epochs: every other epoch;
 - train_other: the training cell beyond its epochs (resume saves, learning-curve figure);
 - evaluate: predicting every split, metrics and their bootstraps, figures; save: the model and the record.
-Study items: MIL embeddings (seconds per backbone), classical baselines, report. `--write` appends the rows to
+Study items: MIL embeddings (seconds per backbone), classical baselines, report; and the whole study, from the
+`figures/study.json` the study wrote next to its runs folder (`--study-json` names another), with that study's own CPU,
+flags and commit: the README lists the newest of these rows per CPU kind. `--write` appends the rows to
 benchmarks/results/study_profile.csv with the CPU of this machine; the runs' own commits and CPUs are in the rows.
 """
 import argparse, json, sys
@@ -66,22 +68,32 @@ def study_items(runs:Path) -> dict:
 
 ITEMS = ['start', 'data', 'pipelines', 'model', 'first_epoch_extra', 'epochs', 'train_other', 'evaluate', 'save', 'total']
 
-def profile(runs:Path, label:str) -> pd.DataFrame:
+def whole_study(study_json:Path, label:str) -> pd.DataFrame:
+    "The row of a study's own record (figures/study.json): its minutes, runs, CPU, flags, precision and commit."
+    s = json.loads(Path(study_json).read_text())
+    return pd.DataFrame([dict(side=label, kind='study', item='whole study', seconds=round(s['minutes'] * 60, 1), n_folds=s['runs_ran'],
+                              commit=str((s.get('git') or {}).get('commit', '?'))[:7], run_cpu=s['cpu'], precision=', '.join(s.get('precision') or []),
+                              cpu_flags=s['cpu_flags'], date=s['finished'][:10])])
+
+def profile(runs:Path, label:str, study_json:Path|None=None) -> pd.DataFrame:
     d = fold_profile(runs)
     if d.empty: raise SystemExit(f'{runs}: no finished fold run with its executed notebook')
     med = d.groupby('kind')[ITEMS].median().round(1)
     rows = [dict(side=label, kind=k, item=i, seconds=float(med.loc[k, i]), n_folds=int((d.kind == k).sum())) for k in med.index for i in ITEMS]
     rows += [dict(side=label, kind='study', item=i, seconds=round(s, 1), n_folds=None) for i, s in study_items(runs).items()]
     meta = d.iloc[0]
-    return pd.DataFrame(rows).assign(commit=meta.commit, run_cpu=meta.cpu, precision=meta.precision)
+    out = pd.DataFrame(rows).assign(commit=meta.commit, run_cpu=meta.cpu, precision=meta.precision)
+    study_json = study_json or runs.resolve().parent/'figures'/'study.json'
+    return pd.concat([out, whole_study(study_json, label)], ignore_index=True) if Path(study_json).is_file() else out
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('after'); p.add_argument('before', nargs='?')
     p.add_argument('--label-after', default='after'); p.add_argument('--label-before', default='before')
+    p.add_argument('--study-json', type=Path, help="the after study's record (default: figures/study.json beside its runs folder)")
     p.add_argument('--write', action='store_true', help='append to benchmarks/results/study_profile.csv')
     a = p.parse_args()
-    t = pd.concat([profile(Path(a.after), a.label_after)] + ([profile(Path(a.before), a.label_before)] if a.before else []))
+    t = pd.concat([profile(Path(a.after), a.label_after, a.study_json)] + ([profile(Path(a.before), a.label_before)] if a.before else []))
     wide = t.pivot_table(index=['kind', 'item'], columns='side', values='seconds', sort=False)
     if a.before: wide['change_s'] = (wide[a.label_after] - wide[a.label_before]).round(1)
     print(wide.to_string())
@@ -91,7 +103,9 @@ def main():
         from livertumor.train import cpu_info
         out = HERE/'results'/'study_profile.csv'
         old = pd.read_csv(out) if out.is_file() else None
-        t = t.assign(cpu_flags=cpu_info()['cpu_flags'], date=pd.Timestamp.now(tz='UTC').strftime('%Y-%m-%d'))
+        own = t.item == 'whole study'            # the study's record names its own CPU and date; the other rows are measured here
+        t = t.assign(cpu_flags=t.cpu_flags.where(own, cpu_info()['cpu_flags']) if 'cpu_flags' in t else cpu_info()['cpu_flags'],
+                     date=t.date.where(own, pd.Timestamp.now(tz='UTC').strftime('%Y-%m-%d')) if 'date' in t else pd.Timestamp.now(tz='UTC').strftime('%Y-%m-%d'))
         pd.concat([old, t]).to_csv(out, index=False); print(f'appended to {out}')
 
 if __name__ == '__main__': main()
