@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_cli.ipynb #1600cb59
 from __future__ import annotations
-import argparse, json, logging, os, sys, time
+import argparse, atexit, json, logging, os, sys, time
 from pathlib import Path
 
 from . import __version__
@@ -12,8 +12,8 @@ from .core import LiverTumorError, ConfigError, PRESETS, bad_param, nbs_dir, pro
 from .gdc import GDC_API
 
 # %% auto #0
-__all__ = ['STUDY_FOLDS', 'STUDY_IMAGE_SIZE', 'SLIDE_SIZE', 'train_parameters', 'run_train', 'execute_train', 'finished_run',
-           'run_report', 'write_readme', 'build_parser', 'main']
+__all__ = ['STUDY_FOLDS', 'STUDY_IMAGE_SIZE', 'SLIDE_SIZE', 'train_parameters', 'run_train', 'execute_train', 'warm_kernels',
+           'finished_run', 'run_report', 'write_readme', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #5b7f3859
 STUDY_FOLDS = 3         # the study's folds: what the 30-minute main job affords on two CPU cores with the from-scratch baselines
@@ -47,6 +47,7 @@ def run_train(model:str, # backbone name
     return (Path(runs) if runs else runs_dir())/(name or model)
 
 def execute_train(parameters:dict, # from `train_parameters`
+                  km=None, # a running kernel's manager to execute in (`warm_kernels`); None: a kernel of its own
                  ) -> Path:
     "Execute train.ipynb with `parameters`, saving the executed notebook next to the run folder as <name>.ipynb; return the run folder."
     import papermill as pm
@@ -54,8 +55,29 @@ def execute_train(parameters:dict, # from `train_parameters`
     get_backbone(parameters['model'])
     out = Path(parameters['out_dir']); out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(_notebook('train.ipynb')), str(out.parent/f'{out.name}.ipynb'), cwd=str(project_root()),
-                        parameters=parameters, log_output=True, progress_bar=False)
+                        parameters=parameters, log_output=True, progress_bar=False, **({'km': km} if km is not None else {}))
     return out
+
+def warm_kernels(keep:int=2, # kernels alive at once, the least recently used shut down first
+                ) -> tuple:
+    "(kernel(model) -> the running kernel kept for `model`'s runs, discard(model), close()): kernels started in the checkout, one per model."
+    from collections import OrderedDict
+    from jupyter_client.manager import KernelManager
+    name = json.loads(_notebook('train.ipynb').read_text())['metadata']['kernelspec']['name']
+    alive = OrderedDict()
+    def discard(model):
+        km = alive.pop(model, None)
+        if km is not None and km.has_kernel: km.shutdown_kernel(now=True)
+    def kernel(model):
+        km = alive.pop(model, None)
+        if km is None or not km.is_alive():
+            while len(alive) >= keep: discard(next(iter(alive)))
+            km = KernelManager(kernel_name=name); km.start_kernel(cwd=str(project_root()))
+        alive[model] = km
+        return km
+    def close():
+        for model in list(alive): discard(model)
+    return kernel, discard, close
 
 def finished_run(run_dir:str|Path, # a run folder; its executed notebook is next to it as <name>.ipynb
                  parameters:dict, # from `train_parameters`
@@ -435,8 +457,15 @@ def _train_on_worker(parameters:dict) -> str:
     return get_worker().address
 
 def _executor(a) -> tuple:
-    "(train(parameters) -> where it ran or None, runs at once): in this process's kernels `--jobs` at a time, or on the Dask cluster at `--scheduler` as many as its workers have threads."
-    if not a.scheduler: return (lambda p: execute_train(p) and None), a.jobs
+    "(train(parameters) -> where it ran or None, runs at once, close()): one at a time in a kernel kept per model (`warm_kernels`), `--jobs` at a time each in a kernel of its own, or on the Dask cluster at `--scheduler` as many as its workers have threads."
+    if not a.scheduler and a.jobs == 1:               # one at a time: each model's runs in its kernel
+        kernel, discard, close = warm_kernels()
+        atexit.register(close)                         # no kernel outlives the study, however it ends
+        def train(p):
+            try: execute_train(p, kernel(p['model']))
+            except BaseException: discard(p['model']); raise
+        return train, 1, close
+    if not a.scheduler: return (lambda p: execute_train(p) and None), a.jobs, lambda: None
     try: from distributed import Client
     except ImportError: raise ConfigError('--scheduler needs Dask distributed: pip install distributed') from None
     try: client = Client(a.scheduler, timeout=20)
@@ -444,7 +473,7 @@ def _executor(a) -> tuple:
     threads = sum(client.nthreads().values())
     if not threads: raise bad_param('--scheduler', a.scheduler, 'a Dask scheduler with at least one worker (it has none)')
     print(f'Dask cluster {a.scheduler}: {len(client.nthreads())} workers, {threads} runs at once', flush=True)
-    return (lambda p: client.submit(_train_on_worker, p, key=f"train-{Path(p['out_dir']).name}-{time.time_ns()}", pure=False).result()), threads
+    return (lambda p: client.submit(_train_on_worker, p, key=f"train-{Path(p['out_dir']).name}-{time.time_ns()}", pure=False).result()), threads, client.close
 
 def _study(a) -> int:
     "Run the study; the exit status is 1 when a model failed (its error is in runs/<name>.failed.json and the table)."
@@ -467,7 +496,7 @@ def _study(a) -> int:
     site, site_plan = _site_plan(a, images)
     if a.jobs > 1 and not a.scheduler:          # the kernels papermill starts inherit this: N runs share the cores
         for var in ('TF_NUM_INTRAOP_THREADS', 'OMP_NUM_THREADS'): os.environ.setdefault(var, str(max(1, (os.cpu_count() or 1) // a.jobs)))
-    train, at_once = _executor(a)              # where runs execute: here, or on the Dask cluster's workers
+    train, at_once, close_executor = _executor(a)   # where runs execute: here, or on the Dask cluster's workers
 
     def step(i, model, name, **params):
         "One train.ipynb run: skipped when already finished, timed, and on failure recorded and reported, not raised."
@@ -536,6 +565,7 @@ def _study(a) -> int:
         from livertumor.results import ensemble_runs
         e = ensemble_runs(trained, runs/('Ensemble-site' if site else 'Ensemble'), seed=a.seed)
         print(f'Ensemble of {len(trained)} models: {_summary(e)}')
+    close_executor()                            # every training run is done: their kernels go
     if a.synthetic_slides: _slides(a, models[0], runs, site)
     figures = run_report(runs, a.figures); print(f'report written to {figures}')
     _study_record(a, figures, time.perf_counter() - t_study, took, failed, runs)

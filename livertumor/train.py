@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_train.ipynb #e128f826
 from __future__ import annotations
-import json, os, time
+import json, os, random, time, weakref
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 
 from .core import ConfigError, WeightsError, bad_param, batchnorm_layers, check_param, write_json_atomic
-from .models import set_trainable
+from .models import build_classifier, load_backbone, set_trainable
 
 # %% auto #0
 __all__ = ['SPEED_FLAGS', 'use_xla', 'cpu_has_bf16', 'cpu_info', 'choose_precision', 'tf_config', 'choose_strategy',
            'choose_recipe', 'fit_two_phase', 'fit_from_scratch', 'trained_seconds', 'recalibrate_batchnorm',
-           'resume_dir', 'best_so_far']
+           'fresh_classifier', 'resume_dir', 'best_so_far']
 
 # %% ../nbs/08_train.ipynb #340040af
 def use_xla(jit_compile:str='auto', # 'auto', 'true' or 'false'
@@ -101,6 +101,29 @@ def _compile(model, lr, jit):
     model.compile(optimizer=keras.optimizers.Adam(lr), loss='sparse_categorical_crossentropy',
                   metrics=['accuracy'], jit_compile=jit)
 
+_COMPILED = weakref.WeakKeyDictionary()   # model → {phase key: (its compiled state, its optimizer's fresh values)}; None → the active key
+_TRAINER_STATE = ('optimizer', 'loss', '_compile_loss', '_compile_metrics', '_loss_tracker', '_jit_compile', '_run_eagerly', 'steps_per_execution',
+                  '_compiled_trainable_state', '_compile_config', 'compiled', 'train_function', 'test_function', 'predict_function')
+
+def _compile_phase(model, lr, jit, phase:str):
+    """Compile `model` for `phase` as `_compile` does. When this process compiled the same model for the same phase before
+    (same learning rate, XLA choice and trainable variables: a study's earlier fold in the same kernel), that compilation is
+    put back instead, its optimizer's variables reset to their values when new: the training, validation and prediction
+    functions traced then run again rather than being traced anew."""
+    saved = _COMPILED.setdefault(model, {})
+    if (active := saved.get(None)) is not None:      # what the phase before traced (training, validation, then prediction), kept
+        saved[active] = ({k: getattr(model, k) for k in _TRAINER_STATE}, saved[active][1])
+    key = (phase, float(lr), bool(jit), tuple(v.path for v in model.trainable_variables))
+    if saved.get(key, (None,))[0] is not None:
+        state, fresh = saved[key]
+        for k, v in state.items(): object.__setattr__(model, k, v)   # as they were: Keras' attribute tracking would list the metrics again
+        for v, value in zip(model.optimizer.variables, fresh): v.assign(value)
+    else:
+        _compile(model, lr, jit)
+        model.optimizer.build(model.trainable_variables)   # built now, so its fresh values can be kept
+        saved[key] = (None, [v.numpy() for v in model.optimizer.variables])
+    saved[None] = key
+
 def _build_for_multiworker(model, train_ds):
     """Work around Keras 3's `fit` under `MultiWorkerMirroredStrategy` (tensorflow/tensorflow#72388): it averages an
     (image, label) batch over the workers to build the model, which fails for a tuple, and averages each step's scalar
@@ -138,7 +161,7 @@ def _fit_phases(model, # classifier from `build_classifier`
     for phase, epochs, lr, n_layers in phases:
         if epochs <= 0: continue
         set_trainable(backbone, n_layers)
-        _compile(model, lr, jit_compile)
+        _compile_phase(model, lr, jit_compile, phase)
         _build_for_multiworker(model, train_ds)
         start, cbs = sum(len(h) for h in hists), [timer, *callbacks]    # the timer first: the loggers see epoch_seconds
         if backup_dir:
@@ -256,6 +279,40 @@ def recalibrate_batchnorm(model, # a classifier built with `from_scratch=True`, 
     finally:
         for bn, m in zip(bns, momenta): bn.momentum = m
     return n
+
+# %% ../nbs/08_train.ipynb #3477cd74
+_BUILT = {}   # the classifiers this process built: key → (model, backbone, weights report, recipe, fresh values, trainable flags, random state)
+
+def _layers(layer):
+    "`layer` and every layer inside it, outermost first."
+    yield layer
+    for sub in getattr(layer, 'layers', []): yield from _layers(sub)
+
+def fresh_classifier(name:str, # backbone name
+                     image_size:int, # square input side
+                     weights:str='auto', # as for `load_backbone`
+                     recipe:str='auto', # as for `choose_recipe`
+                     seed:int=0, # the run's seed: everything is seeded with it (`seed_everything`) before this is called
+                     keep:int=2, # classifiers kept in this process, the least recently built dropped first
+                    ) -> tuple:
+    """(classifier, backbone, `load_backbone`'s report on its weights, the recipe used, whether it was reused): `load_backbone`,
+    `choose_recipe` and `build_classifier` in one. A classifier this process built before with the same arguments, precision
+    and strategy comes back as it was when new (variables, trainable flags, the random state after building), not rebuilt."""
+    import keras, tensorflow as tf
+    key = (name, int(image_size), str(weights), recipe, int(seed), keras.mixed_precision.global_policy().name, id(tf.distribute.get_strategy()))
+    if key in _BUILT:
+        model, backbone, info, used, values, flags, state = _BUILT[key]
+        for v, value in zip(model.variables, values): v.assign(value)
+        for layer, trainable in flags: layer.trainable = trainable
+        random.setstate(state[0]); np.random.set_state(state[1])
+        return model, backbone, dict(info), used, True
+    backbone, info = load_backbone(name, image_size, weights)
+    used = choose_recipe(recipe, info['used'])
+    model = build_classifier(backbone, from_scratch=used == 'from_scratch')
+    while len(_BUILT) >= keep: _BUILT.pop(next(iter(_BUILT)))
+    _BUILT[key] = (model, backbone, dict(info), used, [v.numpy() for v in model.variables],
+                   [(layer, layer.trainable) for layer in _layers(model)], (random.getstate(), np.random.get_state()))
+    return model, backbone, info, used, False
 
 # %% ../nbs/08_train.ipynb #70200be5
 def resume_dir(cfg) -> tuple[Path, bool]:
