@@ -103,9 +103,8 @@ def main():
         from livertumor.train import cpu_info
         out = HERE/'results'/'study_profile.csv'
         old = pd.read_csv(out) if out.is_file() else None
-        own = t.item == 'whole study'            # the study's record names its own CPU and date; the other rows are measured here
-        t = t.assign(cpu_flags=t.cpu_flags.where(own, cpu_info()['cpu_flags']) if 'cpu_flags' in t else cpu_info()['cpu_flags'],
-                     date=t.date.where(own, pd.Timestamp.now(tz='UTC').strftime('%Y-%m-%d')) if 'date' in t else pd.Timestamp.now(tz='UTC').strftime('%Y-%m-%d'))
+        here = dict(cpu_flags=cpu_info()['cpu_flags'], date=pd.Timestamp.now(tz='UTC').strftime('%Y-%m-%d'))
+        t = t.assign(**{k: t[k].fillna(v) if k in t else v for k, v in here.items()})   # the whole-study row keeps its study's own
         pd.concat([old, t]).to_csv(out, index=False); print(f'appended to {out}')
 
 if __name__ == '__main__': main()

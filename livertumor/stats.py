@@ -60,7 +60,7 @@ def resampled_metric(metric, # metric(y_true, probs) -> float, e.g. `accuracy`
     inverse, draws = _case_draws(case_ids, n_boot, seed)
     counts = np.zeros(draws.shape, np.int64)                     # resample × case: how often the case is drawn
     np.add.at(counts, (np.arange(len(draws))[:, None], draws), 1)
-    classes, k = np.unique(y, return_inverse=True)                # one column per class (accuracy: one for all)
+    k = np.unique(y, return_inverse=True)[1]                      # one column per class (accuracy: one for all)
     if metric is accuracy: k = np.zeros(len(y), int)
     n_ck, right_ck = (np.zeros((draws.shape[1], k.max() + 1), np.int64) for _ in range(2))
     np.add.at(n_ck, (inverse, k), 1); np.add.at(right_ck, (inverse, k), (p.argmax(1) == y).astype(np.int64))
