@@ -12,8 +12,8 @@ from .core import LiverTumorError, ConfigError, PRESETS, bad_param, nbs_dir, pro
 from .gdc import GDC_API
 
 # %% auto #0
-__all__ = ['STUDY_FOLDS', 'STUDY_IMAGE_SIZE', 'SLIDE_SIZE', 'train_parameters', 'run_train', 'execute_train', 'warm_kernels',
-           'finished_run', 'run_report', 'write_readme', 'build_parser', 'main']
+__all__ = ['STUDY_FOLDS', 'STUDY_IMAGE_SIZE', 'SLIDE_SIZE', 'train_parameters', 'run_train', 'execute_train', 'start_kernel',
+           'warm_kernels', 'finished_run', 'run_report', 'write_readme', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #5b7f3859
 STUDY_FOLDS = 3         # the study's folds: what the 30-minute main job affords on two CPU cores with the from-scratch baselines
@@ -50,20 +50,35 @@ def execute_train(parameters:dict, # from `train_parameters`
                   km=None, # a running kernel's manager to execute in (`warm_kernels`); None: a kernel of its own
                  ) -> Path:
     "Execute train.ipynb with `parameters`, saving the executed notebook next to the run folder as <name>.ipynb; return the run folder."
-    import papermill as pm
     from livertumor.models import get_backbone
     get_backbone(parameters['model'])
     out = Path(parameters['out_dir']); out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(_notebook('train.ipynb')), str(out.parent/f'{out.name}.ipynb'), cwd=str(project_root()),
-                        parameters=parameters, log_output=True, progress_bar=False, **({'km': km} if km is not None else {}))
+    _execute('train.ipynb', out.parent/f'{out.name}.ipynb', parameters, km)
     return out
+
+def start_kernel(notebook:str='train.ipynb', # the notebook in nbs/ whose kernel to start
+                ):
+    "A kernel for `notebook`, started in the checkout. Its sockets are files under a fresh name (IPC), not TCP ports picked free and bound a moment later, which kernels started at the same moment by other processes (Dask workers, `--jobs`) could take first."
+    import tempfile, uuid
+    from jupyter_client.manager import KernelManager
+    name = json.loads(_notebook(notebook).read_text())['metadata']['kernelspec']['name']
+    ipc = dict(transport='ipc', ip=str(Path(tempfile.gettempdir())/f'lt-{uuid.uuid4().hex[:16]}')) if os.name == 'posix' else {}   # no IPC on Windows
+    km = KernelManager(kernel_name=name, **ipc); km.start_kernel(cwd=str(project_root()))
+    return km
+
+def _execute(notebook:str, out:Path, parameters:dict, km=None) -> None:
+    "papermill executes nbs/`notebook` with `parameters` into `out`, in the kernel `km` or else in one of its own (`start_kernel`), shut down after."
+    import papermill as pm
+    own = km is None
+    if own: km = start_kernel(notebook)
+    try: pm.execute_notebook(str(_notebook(notebook)), str(out), cwd=str(project_root()), parameters=parameters, log_output=True, progress_bar=False, km=km)
+    finally:
+        if own and km.has_kernel: km.shutdown_kernel(now=True)
 
 def warm_kernels(keep:int=2, # kernels alive at once, the least recently used shut down first
                 ) -> tuple:
     "(kernel(model) -> the running kernel kept for `model`'s runs, discard(model), close()): kernels started in the checkout, one per model."
     from collections import OrderedDict
-    from jupyter_client.manager import KernelManager
-    name = json.loads(_notebook('train.ipynb').read_text())['metadata']['kernelspec']['name']
     alive = OrderedDict()
     def discard(model):
         km = alive.pop(model, None)
@@ -72,7 +87,7 @@ def warm_kernels(keep:int=2, # kernels alive at once, the least recently used sh
         km = alive.pop(model, None)
         if km is None or not km.is_alive():
             while len(alive) >= keep: discard(next(iter(alive)))
-            km = KernelManager(kernel_name=name); km.start_kernel(cwd=str(project_root()))
+            km = start_kernel('train.ipynb')
         alive[model] = km
         return km
     def close():
@@ -94,12 +109,9 @@ def finished_run(run_dir:str|Path, # a run folder; its executed notebook is next
 
 def run_report(runs:str|Path|None=None, figures:str|Path|None=None) -> Path:
     "Execute report.ipynb over `runs`; return the figures folder."
-    import papermill as pm
     runs = Path(runs) if runs else runs_dir(); figures = Path(figures) if figures else figures_dir()
     runs.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(_notebook('report.ipynb')), str(runs/'report.ipynb'), cwd=str(project_root()),
-                        parameters=dict(runs_dir=str(runs.resolve()), figures_dir=str(figures.resolve())),
-                        log_output=True, progress_bar=False)
+    _execute('report.ipynb', runs/'report.ipynb', dict(runs_dir=str(runs.resolve()), figures_dir=str(figures.resolve())))
     return figures
 
 # %% ../nbs/12_cli.ipynb #d86b33ec
