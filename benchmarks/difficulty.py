@@ -22,7 +22,7 @@ def main():
     p.add_argument('--preset', default='full'); p.add_argument('--seed', type=int, default=42)
     a = p.parse_args()
     import pandas as pd
-    from livertumor.cli import run_train
+    from livertumor.study import run_train
     from livertumor.classical import run_classical
     from livertumor.core import git_commit
     from livertumor.synthetic import ensure_synthetic

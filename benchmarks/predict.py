@@ -38,7 +38,7 @@ def main():
     from livertumor.data import load_dataset, resolve_data
     from livertumor.predict import load_for_inference
     from livertumor.models import get_backbone
-    from livertumor.predict import _inputs, predict_files
+    from livertumor.predict import file_inputs, predict_files
     from livertumor.train import choose_precision, cpu_info
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(a.run) if a.run else make_run(Path(tmp)/'run')
@@ -57,7 +57,7 @@ def main():
         files = files[:a.images]
         t0 = time.perf_counter(); model, info = load_for_inference(run); load_s = time.perf_counter() - t0
         prep = get_backbone(info['backbone']).preprocess()
-        x = np.concatenate([_inputs(Path(f), 224, False, 224, {}, True, 0)[0] for f in files])     # decoded and resized beforehand
+        x = np.concatenate([file_inputs(Path(f), 224, False, 224, {}, True, 0)[0] for f in files])     # decoded and resized beforehand
         model.predict(prep(x[:a.batch].astype('float32')), batch_size=a.batch, verbose=0)     # warm-up
         t0 = time.perf_counter(); model.predict(prep(x.astype('float32')), batch_size=a.batch, verbose=0); plain = time.perf_counter() - t0
     n = len(files)

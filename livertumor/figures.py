@@ -13,18 +13,18 @@ import pandas as pd
 from .core import CLASSES, CLASS_TITLES, REQUIRED_ACCURACY, DataError, check_whole
 from .stats import accuracy
 from .calibration import plot_reliability
-from .record import read_run_record, _known, _commit, _is_synthetic
-from .metrics import _read_predictions
+from .record import read_run_record, has_value, short_commit, is_synthetic
+from .metrics import read_predictions
 
 # %% auto #0
-__all__ = ['FIGURES', 'figure_caption', 'add_caption', 'plot_learning_curves', 'plot_confusion', 'plot_roc', 'sample_grid',
-           'run_figures', 'run_figure_files']
+__all__ = ['FIGURES', 'figure_caption', 'add_caption', 'run_title', 'plot_learning_curves', 'plot_confusion', 'plot_roc',
+           'sample_grid', 'run_figures', 'run_figure_files']
 
 # %% ../nbs/09d_figures.ipynb #c4f1a001
 def _data_label(meta:dict) -> str:
     "SYNTHETIC data (with the other sources of a mixed set), or the dataset folder's name and its recorded source; never guessed from a name."
-    src, path = (meta.get(k) if _known(meta.get(k)) else None for k in ('data_source', 'data_path'))
-    if _is_synthetic(meta):
+    src, path = (meta.get(k) if has_value(meta.get(k)) else None for k in ('data_source', 'data_path'))
+    if is_synthetic(meta):
         others = [s for s in str(src).split('+') if s not in ('synthetic', 'None')]
         return 'SYNTHETIC data' + (f" mixed with {', '.join(others)} data" if others else '')
     return 'data: ' + (Path(str(path)).name + (f' ({src})' if src else '') if path else str(src or 'unknown'))
@@ -35,10 +35,10 @@ def figure_caption(meta:dict|list, # a run's metrics.json, or a list of them
     "One line under a figure: data, weights used (origin), recipe, preset, seed and commit; for several runs, each field's distinct values."
     def val(m, k):
         v = m.get(k)
-        if not _known(v): return 'unknown'
+        if not has_value(v): return 'unknown'
         return str(int(v) if isinstance(v, float) and v.is_integer() else v)
     rows = [(_data_label(m), f"{val(m, 'weights_used')} ({val(m, 'weights_origin')})", val(m, 'recipe'), val(m, 'preset'),
-             val(m, 'seed'), _commit(m.get('git'), head)) for m in (meta if isinstance(meta, (list, tuple)) else [meta])]
+             val(m, 'seed'), short_commit(m.get('git'), head)) for m in (meta if isinstance(meta, (list, tuple)) else [meta])]
     names = ('', 'weights: ', 'recipe: ', 'preset: ', 'seed: ', 'commit: ')
     return ' · '.join(n + ', '.join(dict.fromkeys(col)) for n, col in zip(names, zip(*rows)))
 
@@ -52,7 +52,8 @@ def add_caption(fig, caption:str):
     return fig
 
 # %% ../nbs/09d_figures.ipynb #c18f9469
-def _title(model_name, weights_used, synthetic):
+def run_title(model_name:str, weights_used:str, synthetic:bool) -> str:
+    "A figure's title line: the model, the weights it used, and SYNTHETIC when its data were."
     return f"{model_name} · weights: {weights_used}" + (" · SYNTHETIC data" if synthetic else "")
 
 def plot_learning_curves(history:pd.DataFrame, # from `fit_two_phase`
@@ -71,7 +72,7 @@ def plot_learning_curves(history:pd.DataFrame, # from `fit_two_phase`
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     axs[1].set_ylim(0, 1.02); axs[1].axhline(REQUIRED_ACCURACY, color='red', lw=0.8, label='required 96%')
     axs[1].legend(fontsize=8, loc='lower right')
-    fig.suptitle('Learning curves: ' + _title(model_name, weights_used, synthetic)); fig.tight_layout()
+    fig.suptitle('Learning curves: ' + run_title(model_name, weights_used, synthetic)); fig.tight_layout()
     return add_caption(fig, caption)
 
 def plot_confusion(y_true, probs, model_name:str, weights_used:str, synthetic:bool, split:str='test',
@@ -87,7 +88,7 @@ def plot_confusion(y_true, probs, model_name:str, weights_used:str, synthetic:bo
             values_format='.0%' if norm else 'd', im_kw=dict(vmin=0, vmax=1) if norm else None)
         ax.tick_params(axis='x', labelsize=8); ax.tick_params(axis='y', labelsize=8)
         ax.set_title('share of each true class (row sums 100%)' if norm else 'images', fontsize=9)
-    fig.suptitle(f'Confusion matrix, {split} set, accuracy {accuracy(y_true, probs):.1%}\n' + _title(model_name, weights_used, synthetic),
+    fig.suptitle(f'Confusion matrix, {split} set, accuracy {accuracy(y_true, probs):.1%}\n' + run_title(model_name, weights_used, synthetic),
                  fontsize=10)
     fig.tight_layout()
     return add_caption(fig, caption)
@@ -149,12 +150,12 @@ def run_figures(run_dir:str|Path, # a finished run folder
     import matplotlib.pyplot as plt
     run_dir, out_dir = Path(run_dir), Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     meta = read_run_record(run_dir/'metrics.json')
-    name, title, synthetic = run_dir.name, _title(meta['model'], meta['weights_used'], _is_synthetic(meta)), _is_synthetic(meta)
+    name, title, synthetic = run_dir.name, run_title(meta['model'], meta['weights_used'], is_synthetic(meta)), is_synthetic(meta)
     out = {}
     for f, saved in (('learning_curves', 'learning_curves.png'), ('confusion', 'confusion_matrix.png'), ('reliability', 'reliability.png'), ('gradcam', 'gradcam.png')):
         if (run_dir/saved).is_file(): out[f] = Path(shutil.copyfile(run_dir/saved, out_dir/f'{name}_{f}.png'))
     if (run_dir/'predictions.csv').is_file():
-        preds = _read_predictions(run_dir/'predictions.csv')
+        preds = read_predictions(run_dir/'predictions.csv')
         d = preds[preds.split == split]
         if len(d):
             y = np.array([CLASSES.index(l) for l in d.label])

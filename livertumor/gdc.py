@@ -12,7 +12,7 @@ import pandas as pd
 import requests
 from tqdm.auto import tqdm
 
-from .core import CLASSES, ConfigError, DataError, LiverTumorError, bad_param, check_whole, read_table, write_text_atomic
+from .core import CLASSES, TABLES, ConfigError, DataError, LiverTumorError, bad_param, check_whole, read_table, write_text_atomic
 
 # %% auto #0
 __all__ = ['GDC_API', 'CLASS_QUERIES', 'SAMPLE_CODES', 'SLIDE_KINDS', 'SLIDE_TYPES', 'PREPARATIONS', 'FIELDS', 'MANIFEST_COLUMNS',
@@ -31,8 +31,7 @@ SLIDE_TYPES = {'tissue': ('TS', 'BS', 'MS'), 'diagnostic': ('DX',)}          # t
 PREPARATIONS = {'tissue': 'frozen', 'diagnostic': 'FFPE'}
 FIELDS = ('file_id', 'file_name', 'md5sum', 'file_size', 'cases.submitter_id', 'cases.project.project_id',
           'cases.samples.sample_type')
-MANIFEST_COLUMNS = ['file_id', 'file_name', 'md5', 'size', 'project', 'sample_type', 'case_id', 'label',
-                    'sample_code', 'slide_type', 'site', 'preparation', 'preparation_confound']
+MANIFEST_COLUMNS = list(TABLES['gdc manifest'][1])   # declared with every table kind in `core.TABLES`
 
 def slide_filters(label:str, # one of `CLASSES`
                   slides:str='tissue', # 'tissue' (frozen) or 'diagnostic' (FFPE)
@@ -227,7 +226,7 @@ def download_file(file_id:str, md5:str, dest:str|Path, # final path of the verif
 # %% ../nbs/02_gdc.ipynb #e38c8bf3
 def read_manifest(path:str|Path) -> pd.DataFrame:
     "A slide manifest written by `query_manifest`, checked for its columns."
-    return read_table(path, MANIFEST_COLUMNS, hint=': write it with `livertumor gdc query` of this version')
+    return read_table(path, 'gdc manifest', hint=': write it with `livertumor gdc query` of this version')
 
 def download_manifest(manifest:str|Path, # from `query_manifest`
                       out:str|Path, # folder for the slides

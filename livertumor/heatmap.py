@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import CLASSES, DataError, bad_param, check_whole, staged_folder, write_json_atomic, write_text_atomic
+from .core import CLASSES, DataError, bad_param, check_whole, read_table, staged_folder, write_json_atomic, write_text_atomic
 from .slides import open_slide, read_region, slide_mpp, tissue_mask
 
 # %% auto #0
@@ -289,7 +289,7 @@ def slide_demonstration(run_dir:str|Path, # a finished training run (one fold's)
     for s, r in zip(slides.itertuples(), table.itertuples()):
         if r.error: continue
         truth, ds = read_class_map(out/'slides'/s.mask)
-        parts.append(map_overlap(pd.read_csv(out/'maps'/s.file_name/'tiles.csv'), {}, truth, ds).assign(slide=s.file_name, label=s.label))
+        parts.append(map_overlap(read_table(out/'maps'/s.file_name/'tiles.csv', 'tiles'), {}, truth, ds).assign(slide=s.file_name, label=s.label))
     overlap = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=['cls', 'intersection', 'predicted', 'true', 'dice', 'slide', 'label'])
     overlap.to_csv(out/'dice.csv', index=False)
     pooled = overlap.groupby('cls')[['intersection', 'predicted', 'true']].sum()
@@ -321,7 +321,7 @@ def slide_figure(out:str|Path, # a `slide_demonstration` folder
     maps = out/'maps'/s['file_name']; rec = json.loads((maps/'slide.json').read_text()); geo = rec['geometry']
     thumb = np.asarray(open_slide(out/'slides'/s['file_name']).get_thumbnail((1024, 1024)).convert('RGB'))
     truth, ds = read_class_map(out/'slides'/s['mask'])
-    tiles, c = pd.read_csv(maps/'tiles.csv'), s['label']
+    tiles, c = read_table(maps/'tiles.csv', 'tiles'), s['label']
     att = maps/'attention.csv'
     fig, axes = plt.subplots(1, 4 if att.is_file() else 3, figsize=(16 if att.is_file() else 12, 4.6))
     axes[0].imshow(thumb); axes[0].set_title(f"{s['file_name']} (SYNTHETIC)\ntruth: {c.replace('_', ' ')}", fontsize=9)
@@ -333,7 +333,7 @@ def slide_figure(out:str|Path, # a `slide_demonstration` folder
     d = summary['dice'].get(c)
     axes[2].set_title(f"P({c.replace('_', ' ')}) per tile\nDice at 0.5: {'n/a' if d is None else f'{d:.2f}'}, pooled over {summary['mapped']} slide(s)", fontsize=8)
     if att.is_file():
-        a = pd.read_csv(att); ageo = rec['mil']['geometry']
+        a = read_table(att, 'tiles'); ageo = rec['mil']['geometry']
         im = _panel(axes[3], thumb, ageo, a, a.attention / a.attention.max(), cmap='viridis')
         fig.colorbar(im, ax=axes[3], fraction=0.046, pad=0.02).set_label("attention ÷ the slide's highest", fontsize=8)
         axes[3].set_title(f"attention MIL ({rec['mil']['tiles']} tiles)\nanswers {rec['mil']['answer'].replace('_', ' ')}", fontsize=8)

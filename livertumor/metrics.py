@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import CLASSES, DataError, bad_param
+from .core import CLASSES, DataError, bad_param, read_table
 from .stats import N_BOOT, accuracy, balanced_accuracy, case_resamples, percentile_interval, resampled_metric
 from .calibration import MAX_ECE, apply_temperature, calibration_metrics
 
 # %% auto #0
 __all__ = ['MAX_GAP', 'MAX_CI_WIDTH', 'predict_split', 'classification_metrics', 'bootstrap_ci', 'aggregate_predictions',
-           'predictions_frame', 'calibrate_predictions', 'evaluate_predictions', 'review_flags']
+           'predictions_frame', 'calibrate_predictions', 'evaluate_predictions', 'read_predictions', 'held_out_rows',
+           'review_flags']
 
 # %% ../nbs/09_metrics.ipynb #1d145741
 def predict_split(model, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -136,15 +137,15 @@ def evaluate_predictions(preds:pd.DataFrame, # from `predictions_frame`, one or 
     return out
 
 # %% ../nbs/09_metrics.ipynb #1c2d4b28
-def _read_predictions(path) -> pd.DataFrame:
-    "A run's predictions.csv, case and image ids read as text."
-    return pd.read_csv(path, dtype={'case_id': str, 'image_id': str})
+def read_predictions(path) -> pd.DataFrame:
+    "A run's predictions.csv (`core.read_table`: identifiers as text, its columns checked)."
+    return read_table(path, 'predictions')
 
-def _test_rows(run_dir) -> pd.DataFrame:
+def held_out_rows(run_dir) -> pd.DataFrame:
     "A run's test predictions, in path order."
     f = Path(run_dir)/'predictions.csv'
     if not f.is_file(): raise DataError(f'run {run_dir} has no predictions.csv: it cannot be compared.')
-    p = _read_predictions(f)
+    p = read_predictions(f)
     return p[p.split == 'test'].sort_values('path', kind='stable').reset_index(drop=True)
 
 # %% ../nbs/09_metrics.ipynb #5a937171
@@ -154,14 +155,14 @@ MAX_CI_WIDTH = 0.20  # a 95% interval wider than this is flagged
 def review_flags(train_accuracy:float, test_accuracy:float,
                  test_ci:tuple|None=None, # the 95% interval by case, if known
                  n_test_cases:int|None=None,
-                 leak_check:str|None=None, # the run's case_leak_check
+                 leak_status:str|None=None, # the run's case_leak_check
                  ece:float|None=None, # expected calibration error of the probabilities the run reports
                  skipped:int=0, # images left out as unreadable
                 ) -> list[str]:
     "What a reviewer would question in one results row, each with its likely causes; empty when nothing stands out."
     cases = f'{n_test_cases} test cases' if n_test_cases else 'a small test set'
     flags = []
-    if leak_check is not None and leak_check != 'passed': flags.append(f'leak check {leak_check}')
+    if leak_status is not None and leak_status != 'passed': flags.append(f'leak check {leak_status}')
     if test_accuracy >= 1: flags.append(f'100% test accuracy: {cases}, patient leakage or a saturated benchmark?')
     elif test_accuracy > train_accuracy:
         flags.append(f'test above train ({test_accuracy:.0%} > {train_accuracy:.0%}): {cases}, leakage or a shifted split?')

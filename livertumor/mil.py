@@ -13,7 +13,8 @@ import keras
 from keras import ops
 
 from .core import CLASSES, DataError, bad_param, check_whole, provenance, sha256_file, write_bytes_atomic, write_json_atomic
-from .data import TIFF_SUFFIXES, leak_check, read_splits
+from .data import leak_status, read_splits
+from .preprocess import DECODER, RESIZE, read_rgb, resize_rgb
 from .metrics import evaluate_predictions, predictions_frame
 from .models import get_backbone, load_backbone
 from .record import write_run_record
@@ -97,12 +98,6 @@ def pooled_backbone(name:str, # backbone name, a key of `models.BACKBONES`
     finally: keras.mixed_precision.set_global_policy(before)
     return model, spec.preprocess(), dict(info, backbone=name, image_size=size, preprocessing=spec.preprocessing, precision=policy)
 
-def _resized(x, size:int):
-    "uint8 image(s) resized to size × size as `make_tf_dataset` resizes: antialiased, rounded, clipped, uint8."
-    import tensorflow as tf
-    x = tf.image.resize(tf.cast(x, tf.float32), (size, size), antialias=True)
-    return tf.cast(tf.round(tf.clip_by_value(x, 0, 255)), tf.uint8)
-
 def tile_features(tiles, # N × h × w × 3 uint8 RGB, or a list of h × w × 3 uint8 tiles (of any sizes)
                   backbone_model, # from `pooled_backbone`
                   preprocess, # the backbone's preprocess_input, from `pooled_backbone`
@@ -117,8 +112,8 @@ def tile_features(tiles, # N × h × w × 3 uint8 RGB, or a list of h × w × 3 
     out = []
     for i in range(0, len(tiles), batch_size):
         chunk = tiles[i:i + batch_size]
-        if isinstance(chunk, np.ndarray) or len({np.shape(t) for t in chunk}) == 1: x = _resized(np.stack(chunk), image_size)
-        else: x = tf.stack([_resized(t, image_size) for t in chunk])
+        if isinstance(chunk, np.ndarray) or len({np.shape(t) for t in chunk}) == 1: x = resize_rgb(np.stack(chunk), image_size)
+        else: x = tf.stack([resize_rgb(t, image_size) for t in chunk])
         out.append(np.asarray(backbone_model.predict_on_batch(preprocess(tf.cast(x, tf.float32))), 'float32'))   # a compiled graph: 1.6× eager
     return np.concatenate(out) if out else np.zeros((0, backbone_model.output_shape[-1]), 'float32')
 
@@ -133,7 +128,7 @@ def embedding_key(info:dict, # from `pooled_backbone`
                 weights_file_sha256=sha256_file(info['source']) if info['used'] == 'file' else None,
                 image_size=info['image_size'], preprocessing=info.get('preprocessing'), precision=info.get('precision', 'float32'), pooling='global average',
                 tile_px=tile_px, tiling='whole image' if tile_px is None else 'non-overlapping grid from the top-left corner, row by row, remainder dropped',
-                resize='tf.image.resize antialias=True, rounded and clipped to uint8', files=list(files))
+                decoder=DECODER, resize=RESIZE, files=list(files))
 
 def _image_size(path) -> tuple[int, int]:
     "(width, height) from the image's header."
@@ -142,23 +137,11 @@ def _image_size(path) -> tuple[int, int]:
         with Image.open(path) as im: return im.size
     except (OSError, ValueError, SyntaxError) as e: raise DataError(f'image {path} cannot be read: {type(e).__name__}: {e}') from None
 
-def _read_rgb(path, pil:bool=False) -> np.ndarray:
-    "An image as uint8 RGB, decoded as `make_tf_dataset` decodes it: TensorFlow, or PIL when the set has TIFF files."
-    import tensorflow as tf
-    try:
-        if pil:
-            from PIL import Image
-            with Image.open(path) as im: return np.asarray(im.convert('RGB'))
-        return tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False).numpy()
-    except (OSError, ValueError, SyntaxError, tf.errors.OpError) as e:
-        raise DataError(f'image {path} cannot be read: {type(e).__name__}: {str(e).splitlines()[0][:200]}') from None
-
 def _embed(paths, tiles:pd.DataFrame, model, preprocess, image_size:int, tile_px:int|None, batch_size:int) -> np.ndarray:
     "Features of every tile of `tiles`, in order, decoding one image at a time and embedding `batch_size` tiles at once."
-    pil = any(str(p).lower().endswith(TIFF_SUFFIXES) for p in paths)
     out, buf = [], []
     for i, g in tiles.groupby('image', sort=True):
-        img = _read_rgb(paths[i], pil)
+        img = read_rgb(paths[i])
         for x, y in zip(g.x, g.y):
             t = img if tile_px is None else img[y:y + tile_px, x:x + tile_px]
             if tile_px is not None and t.shape[:2] != (tile_px, tile_px):
@@ -389,7 +372,7 @@ def run_mil(splits:str|Path, # a deep run's splits.csv: the same patients in the
            ) -> list[Path]:
     "Embed the split's tiles once; write an attention MIL run and mean- and vote-aggregated tile-classifier runs, each as a classical run is written."
     split = read_splits(splits)
-    if (leak := leak_check(splits)) != 'passed': raise DataError(f'{splits}: {leak}')
+    if (leak := leak_status(splits)) != 'passed': raise DataError(f'{splits}: {leak}')
     if bad := sorted(set(split.label.astype(str)) - set(CLASSES)): raise DataError(f"{splits} has label(s) {', '.join(bad)}; expected only {', '.join(CLASSES)}.")
     if 'source' in split: data_source = '+'.join(sorted(set(split.source.astype(str))))
     split = split[split.split.isin(['train', 'val', 'test'])].reset_index(drop=True)

@@ -15,14 +15,14 @@ from PIL import Image
 from .core import CLASSES, DataError, write_json_atomic
 from .data import IMAGE_SUFFIXES
 from .calibration import apply_temperature
-from .record import _is_synthetic
+from .record import is_synthetic
 from .models import get_backbone
-from .preprocess import background_fraction, tile_image
+from .preprocess import background_fraction, read_rgb, resize_rgb, tile_image
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'SLIDE_SUFFIXES', 'save_for_inference', 'load_for_inference', 'run_provenance', 'provenance_warnings',
            'provenance_line', 'pad_reflect', 'read_image', 'training_geometry', 'image_tiles', 'slide_tiles',
-           'model_inputs', 'predict_files', 'format_predictions']
+           'file_inputs', 'model_inputs', 'predict_files', 'format_predictions']
 
 # %% ../nbs/11b_predict.ipynb #832bc231
 def save_for_inference(model, run_dir:str|Path, info:dict) -> Path:
@@ -59,7 +59,7 @@ def run_provenance(run_dir:str|Path, # a finished training run folder, e.g. runs
     return dict(run=str(run_dir), backbone=info['backbone'], image_size=info['image_size'], classes=info.get('classes'),
                 weights_used=m.get('weights_used', info.get('weights_used')), weights_origin=m.get('weights_origin', ''),
                 recipe=m.get('recipe', info.get('recipe', '')), data_source=m.get('data_source', 'unknown'),
-                synthetic=_is_synthetic(m), data_path=m.get('data_path'), test_accuracy=m.get('test_accuracy'),
+                synthetic=is_synthetic(m), data_path=m.get('data_path'), test_accuracy=m.get('test_accuracy'),
                 test_accuracy_ci=list(ci), n_test_cases=(m.get('n_cases') or {}).get('test'),
                 commit=(m.get('git') or {}).get('commit', 'unknown')[:10], preset=m.get('preset'), temperature=info.get('temperature'),
                 calibration=(f"temperature {info['temperature']:.3f} fitted on the validation split" if info.get('temperature')
@@ -85,20 +85,6 @@ def provenance_line(prov:dict) -> str:
 # %% ../nbs/11b_predict.ipynb #579f1c00
 SLIDE_SUFFIXES = ('.svs', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif', '.svslide')   # whole-slide formats OpenSlide reads
 
-def _rgb(im:Image.Image) -> tuple[np.ndarray, str|None]:
-    if im.mode == 'RGB': return np.asarray(im), None
-    if im.mode in ('RGBA', 'LA', 'PA') or (im.mode == 'P' and 'transparency' in im.info):
-        rgba = im.convert('RGBA'); white = Image.new('RGBA', rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(white, rgba).convert('RGB')), f'converted from {im.mode} (alpha on white)'
-    if im.mode.startswith('I;16') or im.mode in ('I', 'F'):
-        a = np.asarray(im, dtype=np.float64); a = (a - a.min()) / max(a.max() - a.min(), 1e-12) * 255
-        return np.repeat(a.astype(np.uint8)[..., None], 3, -1), f'converted from {im.mode}'
-    return np.asarray(im.convert('RGB')), f'converted from {im.mode}'
-
-def _decode_rgb(path) -> np.ndarray:
-    import tensorflow as tf
-    return tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False).numpy()
-
 def pad_reflect(img:np.ndarray, side:int) -> np.ndarray:
     "`img` padded by reflection (about its edges, repeatedly if needed) to at least `side`×`side`, centred."
     while img.shape[0] < side or img.shape[1] < side:
@@ -111,13 +97,12 @@ def read_image(path:str|Path, # an image file
                side:int|None=None, # pad (or refuse) an image smaller than this; None: no check
                pad:bool=True, # pad a small image by reflection; False: refuse it
               ) -> tuple[np.ndarray, list[str]]:
-    "The image at `path` as uint8 RGB and notes on what was done to it (converted, padded); `DataError` naming the file."
+    "The image at `path` as uint8 RGB, read as training reads (`read_rgb`), and notes on what was done to it (converted, padded); `DataError` naming the file."
     try:
-        with Image.open(path) as im:                       # reads the header only
-            if im.mode == 'RGB' and im.format in ('PNG', 'JPEG'): img, note = _decode_rgb(path), None   # TensorFlow's decoder, as in training
-            else: im.load(); img, note = _rgb(im)
+        with Image.open(path) as im: mode = im.mode         # the header only: what the decoder converts from
+        img = read_rgb(path)
     except Exception as e: raise DataError(f"cannot read image {path}: {type(e).__name__}: {str(e)[:200]}") from None
-    notes = [note] if note else []
+    notes = [] if mode == 'RGB' else [f'converted from {mode}']
     if side and min(img.shape[:2]) < side:
         if not pad: raise DataError(f"image {path} is {img.shape[1]}×{img.shape[0]} px, smaller than the model's input {side} px "
                                     "(pad=True pads it by reflection).")
@@ -168,7 +153,14 @@ def _find_files(paths:list) -> list[Path]:
     if not files: raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES + SLIDE_SUFFIXES)}) found in {', '.join(map(str, paths))}.")
     return files
 
-def _inputs(path:Path, side:int, tiles:bool, tile_size:int, geo:dict, pad:bool, max_tiles:int):
+def file_inputs(path:Path, # an image or, with `tiles`, a whole slide
+                side:int, # the model's input side
+                tiles:bool, # cut the file into tiles of `tile_size` (slides always)
+                tile_size:int, # the training tile side, in pixels
+                geo:dict, # the training geometry (`training_geometry`): um_per_px, max_background
+                pad:bool, # pad an image smaller than the input by reflection; False: refuse it (`read_image`)
+                max_tiles:int, # at most this many tissue tiles of a slide (`slide_tiles`)
+               ) -> tuple:
     "The model inputs for one file (uint8, side×side) and its notes."
     if path.suffix.lower() in SLIDE_SUFFIXES:
         if not tiles: raise DataError(f"{path} is a whole slide: pass --tiles to predict it tile by tile.")
@@ -181,10 +173,8 @@ def _inputs(path:Path, side:int, tiles:bool, tile_size:int, geo:dict, pad:bool, 
 def model_inputs(parts, # uint8 RGB images (or tiles) of one size
                  side:int, # the model's input side
                 ) -> np.ndarray:
-    "`parts` resized to side×side as training resized its images (antialiased, rounded back to uint8)."
-    import tensorflow as tf
-    x = tf.image.resize(tf.cast(np.stack(parts), tf.float32), (side, side), antialias=True)
-    return tf.cast(tf.round(tf.clip_by_value(x, 0, 255)), tf.uint8).numpy()
+    "`parts` resized to side×side as training resized its images (`resize_rgb`)."
+    return resize_rgb(np.stack(parts), side).numpy()
 
 def predict_files(run_dir:str|Path, # a finished training run
                   paths:list, # image files, whole slides or folders (searched recursively)
@@ -216,7 +206,7 @@ def predict_files(run_dir:str|Path, # a finished training run
             if gradcam_dir: _overlay(model, prep, xi, int(p.argmax()), Path(gradcam_dir)/f"{Path(row['path']).stem}_{k:04d}.png")
         pending.clear()
     with ThreadPoolExecutor(2) as pool:                      # files are read ahead while the model predicts
-        jobs = [pool.submit(_inputs, f, side, tiles, tile_size, geo, pad, max_tiles) for f in files]
+        jobs = [pool.submit(file_inputs, f, side, tiles, tile_size, geo, pad, max_tiles) for f in files]
         for f, job in zip(files, jobs):
             row = dict(path=str(f), predicted='', tiles=0, notes='', error='', **{f'p_{c}': np.nan for c in classes})
             rows.append(row)

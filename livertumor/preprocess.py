@@ -12,9 +12,50 @@ from PIL import Image
 from .core import DataError, bad_param
 
 # %% auto #0
-__all__ = ['NORMALIZERS', 'optical_density', 'from_optical_density', 'background_fraction', 'tile_image', 'ReinhardNormalizer',
-           'MacenkoNormalizer', 'stain_normalizer', 'denoise', 'crop_or_pad', 'rescale_intensity', 'standardize',
-           'sharpness', 'pen_fraction', 'quality_flags', 'save_once']
+__all__ = ['TF_DECODED', 'DECODER', 'RESIZE', 'NORMALIZERS', 'decode_rgb', 'resize_rgb', 'read_rgb', 'optical_density',
+           'from_optical_density', 'background_fraction', 'tile_image', 'ReinhardNormalizer', 'MacenkoNormalizer',
+           'stain_normalizer', 'denoise', 'crop_or_pad', 'rescale_intensity', 'standardize', 'sharpness',
+           'pen_fraction', 'quality_flags', 'save_once']
+
+# %% ../nbs/04_preprocess.ipynb #bee35c25
+TF_DECODED = ('.png', '.jpg', '.jpeg', '.bmp', '.gif')   # what TensorFlow's decoder reads; any other file (TIFF) goes through Pillow
+DECODER = "tf.io.decode_image channels=3 for PNG, JPEG, BMP and GIF; Pillow convert('RGB') for any other file"
+RESIZE = 'tf.image.resize bilinear antialias=True, rounded and clipped to uint8'
+
+def _pil_rgb(path) -> np.ndarray:
+    path = path.numpy().decode() if hasattr(path, 'numpy') else str(path)
+    with Image.open(path) as im: return np.asarray(im.convert('RGB'))
+
+def decode_rgb(path, # a file path: str, Path, or a scalar string tensor inside tf.data
+              ):
+    "The image at `path` as an h × w × 3 uint8 tensor, decoded as everywhere in the study (`DECODER`), in a tf.data graph or eagerly."
+    import tensorflow as tf
+    by_tf = lambda p: tf.io.decode_image(tf.io.read_file(p), channels=3, expand_animations=False)
+    if tf.executing_eagerly():
+        name = path.numpy().decode() if hasattr(path, 'numpy') else str(path)
+        return by_tf(name) if name.lower().endswith(TF_DECODED) else tf.constant(_pil_rgb(name))
+    def by_pil():
+        img = tf.py_function(_pil_rgb, [path], tf.uint8); img.set_shape([None, None, 3]); return img
+    is_tf = tf.strings.regex_full_match(tf.strings.lower(path), r'.*\.(' + '|'.join(s[1:] for s in TF_DECODED) + ')')
+    return tf.cond(is_tf, lambda: by_tf(path), by_pil)
+
+def resize_rgb(images, # h × w × 3 or n × h × w × 3, values 0 to 255 (uint8 or float)
+               side:int, # the square side
+              ):
+    "`images` resized to side × side as everywhere in the study (`RESIZE`): a uint8 tensor."
+    import tensorflow as tf
+    x = tf.image.resize(tf.cast(images, tf.float32), (side, side), antialias=True)
+    return tf.cast(tf.round(tf.clip_by_value(x, 0, 255)), tf.uint8)
+
+def read_rgb(path:str|Path, # an image file
+             side:int|None=None, # resize to side × side (`resize_rgb`); None: as decoded
+            ) -> np.ndarray:
+    "The image at `path` as the model sees it, uint8 RGB (`decode_rgb`, then `resize_rgb`); `DataError` naming a file that cannot be read."
+    import tensorflow as tf
+    try: img = decode_rgb(path)
+    except (OSError, ValueError, SyntaxError, tf.errors.OpError) as e:
+        raise DataError(f'image {path} cannot be read: {type(e).__name__}: {str(e).splitlines()[0][:200]}') from None
+    return (img if side is None else resize_rgb(img, side)).numpy()
 
 # %% ../nbs/04_preprocess.ipynb #310999e6
 def optical_density(img, # uint8 RGB array, or a float32 tensor in [0, 255] with `log=tf.math.log`

@@ -12,7 +12,7 @@ import numpy as np
 from .core import DataError, write_json_atomic
 
 # %% auto #0
-__all__ = ['RUN_RECORD', 'write_run_record', 'read_run_record']
+__all__ = ['RUN_RECORD', 'write_run_record', 'read_run_record', 'has_value', 'short_commit', 'is_synthetic']
 
 # %% ../nbs/09c_record.ipynb #3798dab1
 _NUM, _INT, _TEXT = (int, float), (int,), (str,)
@@ -76,11 +76,11 @@ def read_run_record(path:str|Path, # a run's metrics.json
     return record
 
 # %% ../nbs/09c_record.ipynb #a32854ed
-def _known(v) -> bool:
+def has_value(v) -> bool:
     "Whether a metrics field holds a value: not None, nor the NaN pandas gives a field an older run lacks."
     return v is not None and not (isinstance(v, float) and np.isnan(v))
 
-def _commit(git, head:str|None=None) -> str:
+def short_commit(git, head:str|None=None) -> str:
     "A run's short commit, marked '+dirty' if its checkout had uncommitted changes, and ' (stale)' if it is not `head`."
     if not isinstance(git, dict) or not git.get('commit'): return 'unknown'
     return git['commit'][:7] + ('+dirty' if git.get('dirty') else '') + (' (stale)' if _stale(git, head) else '')
@@ -91,6 +91,6 @@ def _stale(git, head) -> bool:
     if not (head and c) or 'unknown' in (head, c): return False
     return not (c.startswith(head) or head.startswith(c))
 
-def _is_synthetic(meta:dict) -> bool:
+def is_synthetic(meta:dict) -> bool:
     "Whether a run saw synthetic images, alone or mixed with others ('folder+synthetic')."
-    return (_known(meta.get('synthetic_data')) and bool(meta['synthetic_data'])) or 'synthetic' in str(meta.get('data_source')).split('+')
+    return (has_value(meta.get('synthetic_data')) and bool(meta['synthetic_data'])) or 'synthetic' in str(meta.get('data_source')).split('+')

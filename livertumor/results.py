@@ -12,14 +12,14 @@ import pandas as pd
 
 from .core import CLASSES, REQUIRED_ACCURACY, DataError, bad_param, write_text_atomic
 from .stats import N_BOOT, ci_method, accuracy, balanced_accuracy, paired_bootstrap, mcnemar_exact, holm
-from .record import read_run_record, write_run_record, _known, _commit, _is_synthetic
+from .record import read_run_record, write_run_record, has_value, short_commit, is_synthetic
 from .calibration import plot_reliability
-from .metrics import _read_predictions, _test_rows, aggregate_predictions, calibrate_predictions, evaluate_predictions, review_flags
-from .figures import _title, add_caption, figure_caption
+from .metrics import read_predictions, held_out_rows, aggregate_predictions, calibrate_predictions, evaluate_predictions, review_flags
+from .figures import run_title, add_caption, figure_caption
 
 # %% auto #0
-__all__ = ['ATTENTION_MIL', 'ensemble_runs', 'pool_folds', 'collect_runs', 'sort_runs', 'results_table', 'markdown_table',
-           'write_results', 'run_label', 'compare_runs', 'comparison_table']
+__all__ = ['READER_COLUMNS', 'ATTENTION_MIL', 'ensemble_runs', 'pool_folds', 'collect_runs', 'sort_runs', 'results_table',
+           'markdown_table', 'results_markdown', 'write_results', 'run_label', 'compare_runs', 'comparison_table']
 
 # %% ../nbs/09e_results.ipynb #107300db
 def ensemble_runs(run_dirs:list, # finished runs, each with predictions.csv and metrics.json
@@ -35,7 +35,7 @@ def ensemble_runs(run_dirs:list, # finished runs, each with predictions.csv and 
     for r in map(Path, run_dirs):
         f = r/'predictions.csv'
         if not f.is_file(): raise DataError(f'run {r} has no predictions.csv (made before predictions were saved?): run it again.')
-        preds.append(_read_predictions(f).query("split in ['train', 'test']"))
+        preds.append(read_predictions(f).query("split in ['train', 'test']"))
         metas.append(json.loads((r/'metrics.json').read_text()))
     key = lambda p: p[p.split == 'test'][['path', 'case_id']].sort_values('path').reset_index(drop=True)
     for r, p in zip(run_dirs[1:], preds[1:]):
@@ -55,7 +55,7 @@ def ensemble_runs(run_dirs:list, # finished runs, each with predictions.csv and 
         model='Ensemble (' + ' + '.join(m['model'] for m in metas) + ')', kind='ensemble', members=[str(r) for r in run_dirs],
         weights_used='+'.join(sorted({m['weights_used'] for m in metas})), weights_origin='members', recipe='mean probability',
         data_source='+'.join(sorted({s for m in metas for s in str(m.get('data_source', 'unknown')).split('+')})),
-        synthetic_data=any(_is_synthetic(m) for m in metas), data_path=metas[0].get('data_path'),
+        synthetic_data=any(is_synthetic(m) for m in metas), data_path=metas[0].get('data_path'),
         preset=metas[0].get('preset', 'n/a'), seed=seed, fold=None, temperature=None, test_calibration=test['calibration'],
         data_warnings=list(dict.fromkeys(w for m in metas for w in m.get('data_warnings') or [])),   # the members' cautions, once each
         n_test=test['n'], n_cases={s: ev[s]['case']['n'] for s in ev},
@@ -82,7 +82,7 @@ def pool_folds(fold_dirs:list, # the k finished fold runs of one model, from one
     for r, m in zip(fold_dirs[1:], metas[1:]):
         for f in ('model', 'weights_used', 'recipe', 'folds', 'fold_plan', 'protocol'):
             if m.get(f) != metas[0].get(f): raise DataError(f"fold run {r} differs from {fold_dirs[0]} in {f} ({m.get(f)!r} against {metas[0].get(f)!r}): pool the folds of one model and plan.")
-    tests = [_test_rows(r).assign(fold=m['fold']) for r, m in zip(fold_dirs, metas)]
+    tests = [held_out_rows(r).assign(fold=m['fold']) for r, m in zip(fold_dirs, metas)]
     pooled = pd.concat(tests, ignore_index=True)
     if (twice := pooled.groupby('case_id').fold.nunique().loc[lambda s: s > 1]).size:
         raise DataError(f'case {twice.index[0]} is tested in more than one fold: the fold runs were not made from one plan.')
@@ -101,7 +101,7 @@ def pool_folds(fold_dirs:list, # the k finished fold runs of one model, from one
     pooled.to_csv(out/'predictions.csv', index=False)
     import matplotlib.pyplot as plt
     cols, y = [f'p_{c}' for c in CLASSES], [CLASSES.index(l) for l in pooled.label]
-    fig = plot_reliability(y, pooled[cols].values, f"Reliability, every patient out of fold · {_title(metas[0]['model'], metas[0]['weights_used'], _is_synthetic(metas[0]))}",
+    fig = plot_reliability(y, pooled[cols].values, f"Reliability, every patient out of fold · {run_title(metas[0]['model'], metas[0]['weights_used'], is_synthetic(metas[0]))}",
                            probs_calibrated=None if calibrated is None else calibrated[cols].values)
     add_caption(fig, figure_caption(metas[0])); fig.savefig(out/'reliability.png', dpi=110); plt.close(fig)
     write_run_record(out/'metrics.json', dict(
@@ -157,7 +157,7 @@ def _row_flags(r:dict) -> str:
     ci, n, leak = r.get('test_accuracy_ci'), r.get('n_cases'), r.get('case_leak_check')
     cal = _reported_calibration(r)
     skipped = r.get('skipped_images')
-    skipped = len(skipped) if isinstance(skipped, list) else (int(skipped) if _known(skipped) else 0)
+    skipped = len(skipped) if isinstance(skipped, list) else (int(skipped) if has_value(skipped) else 0)
     warned = r.get('data_warnings')
     data = [w.split('. ')[0] for w in warned] if isinstance(warned, list) else []   # image-level grouping, a preparation confound
     return '; '.join(data + review_flags(r['train_accuracy'], r['test_accuracy'], tuple(ci) if isinstance(ci, (list, tuple)) else None,
@@ -179,8 +179,8 @@ def _reported_calibration(r:dict) -> dict|None:
 
 def _protocol(r:dict) -> str:
     p = r.get('protocol') if isinstance(r.get('protocol'), str) else 'single split'
-    if p != 'single split' and _known(r.get('fold')): return f"fold {int(r['fold'])} of {int(r['folds'])} ({p})"
-    return f"{p}, {int(r['folds'])} folds" if p != 'single split' and _known(r.get('folds')) else p
+    if p != 'single split' and has_value(r.get('fold')): return f"fold {int(r['fold'])} of {int(r['folds'])} ({p})"
+    return f"{p}, {int(r['folds'])} folds" if p != 'single split' and has_value(r.get('folds')) else p
 
 def _ece(r:dict) -> str:
     b, a = r.get('test_calibration'), r.get('test_calibration_after_temperature')
@@ -214,7 +214,7 @@ def results_table(runs:pd.DataFrame, # from `collect_runs`
         return runs[key] if default is None else runs[key].fillna(default)
     failed = get('failed', None).map(lambda v: isinstance(v, str)) if 'failed' in runs else pd.Series(False, index=runs.index)
     pct = lambda v: 'n/a' if pd.isna(v) else f'{100 * v:.2f}%'
-    known = lambda f: (lambda v: f(v) if _known(v) else 'n/a')
+    known = lambda f: (lambda v: f(v) if has_value(v) else 'n/a')
     t = pd.DataFrame({'Model': runs.model, 'Kind': get('kind', 'deep'), 'Weights': runs.weights_used, 'Weights source': get('weights_origin'),
                       'Recipe': get('recipe'), 'Data': get('data_source'), 'Protocol': [_protocol(r) for r in runs.to_dict('records')], 'Preset': get('preset'), 'Test images': get('n_test', None).map(known(int)),
                       'Test cases': get('n_cases', None).map(known(lambda n: n['test'])),
@@ -229,22 +229,39 @@ def results_table(runs:pd.DataFrame, # from `collect_runs`
                       'Meets target': np.where(runs.test_accuracy >= REQUIRED_ACCURACY, 'yes', 'no'),
                       'Epochs': get('epochs_trained', None).map(known(lambda v: int(round(v)))), 'Train minutes': get('train_seconds', None).map(known(lambda v: round(v / 60, 1))),
                       'Minutes': get('seconds', None).map(known(lambda v: round(v / 60, 1))), 'CPU': [_cpu_kind(r) for r in runs.to_dict('records')],
-                      'Precision': get('precision', None).map(known(str)), 'Commit': get('git', None).map(lambda g: _commit(g, head))})
+                      'Precision': get('precision', None).map(known(str)), 'Commit': get('git', None).map(lambda g: short_commit(g, head))})
     return t[cols]
 
-def markdown_table(df:pd.DataFrame) -> str:
-    "A GitHub-flavoured Markdown table of `df`."
+def markdown_table(df:pd.DataFrame,
+                   notes:str='Flags', # a column of long '; '-separated notes: shown as codes F1, F2, … with their text below the table
+                  ) -> str:
+    "A GitHub-flavoured Markdown table of `df`; each distinct note of its `notes` column is a short code in the rows, so long notes do not stretch them."
+    texts = list(dict.fromkeys(n for v in df[notes] for n in _notes(v))) if notes in df else []
+    code = {n: f'F{i}' for i, n in enumerate(texts, 1)}
+    if texts: df = df.assign(**{notes: [', '.join(code[n] for n in _notes(v)) for v in df[notes]]})
     head = '| ' + ' | '.join(map(str, df.columns)) + ' |'
     rule = '|' + '|'.join('---' for _ in df.columns) + '|'
     body = ['| ' + ' | '.join(str(v) for v in row) + ' |' for row in df.itertuples(index=False)]
-    return '\n'.join([head, rule, *body]) + '\n'
+    legend = [f'\n**{notes}**\n'] + [f'- **{code[n]}** {n}' for n in texts] if texts else []
+    return '\n'.join([head, rule, *body, *legend]) + '\n'
+
+def _notes(v) -> list[str]: return [] if v is None or (isinstance(v, float) and np.isnan(v)) else [n for n in str(v).split('; ') if n.strip()]
+
+READER_COLUMNS = ('Model', 'Kind', 'Weights', 'Recipe', 'Protocol', 'Test cases', 'Test Accuracy', 'Test 95% CI (by case)', 'Balanced accuracy',
+                  'Macro AUC', 'Flags')   # what a reader compares; the rest of the results table is what a reviewer checks
+
+def results_markdown(table:pd.DataFrame) -> str:
+    "results.md: what a reader compares (`READER_COLUMNS`, flags as codes), then what a reviewer checks (every other column), rows named by model and protocol; another table whole."
+    if not set(READER_COLUMNS) <= set(table.columns): return markdown_table(table)
+    review = ['Model', 'Weights', 'Protocol'] + [c for c in table.columns if c not in READER_COLUMNS]
+    return markdown_table(table[list(READER_COLUMNS)]) + '\n**What a reviewer checks**, row for row:\n\n' + markdown_table(table[review])
 
 # %% ../nbs/09e_results.ipynb #9442421c
 def write_results(table:pd.DataFrame, out_dir:str|Path, name:str='results') -> tuple[Path, Path]:
-    "Write `table` to `<out_dir>/<name>.csv` and `.md`; return both paths."
+    "Write `table` to `<out_dir>/<name>.csv` and, as `results_markdown`, `.md`; return both paths."
     out_dir = Path(out_dir)
     csv = write_text_atomic(out_dir/f'{name}.csv', table.to_csv(index=False))
-    md = write_text_atomic(out_dir/f'{name}.md', markdown_table(table))
+    md = write_text_atomic(out_dir/f'{name}.md', results_markdown(table))
     return csv, md
 
 # %% ../nbs/09e_results.ipynb #96372870
@@ -261,7 +278,7 @@ def run_label(r:dict) -> str:
 def compare_runs(run_a:str|Path, run_b:str|Path, # finished runs tested on the same images
                  n_boot:int=N_BOOT, seed:int=0) -> dict:
     "Paired difference of accuracy and balanced accuracy (A − B) with intervals by case, and the exact McNemar test on specimens."
-    a, b = _test_rows(run_a), _test_rows(run_b)
+    a, b = held_out_rows(run_a), held_out_rows(run_b)
     key = ['path', 'case_id', 'label']
     if not a[key].equals(b[key]):
         sa, sb = set(map(tuple, a[key].values)), set(map(tuple, b[key].values))

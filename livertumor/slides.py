@@ -125,7 +125,7 @@ def extract_regions(slides_dir:str|Path, # folder holding the manifest's slides
     check_whole('size', size, 64); check_whole('per_slide', per_slide, 1); check_whole('seed', seed, 0)
     if images_per_class is not None: check_whole('images_per_class', images_per_class, 1)
     if not 0 < min_tissue <= 1: raise bad_param('min_tissue', min_tissue, 'a fraction in (0, 1]')
-    slides = read_table(manifest, ('file_name', 'label', 'case_id'))
+    slides = read_table(manifest, 'slide manifest')
     if bad := sorted(set(slides.label) - set(CLASSES)): raise DataError(f"manifest {manifest} has unknown label(s) {bad}.")
     slides['preparation'] = slides.get('preparation', pd.Series('', index=slides.index)).fillna('')
     if 'site' not in slides: slides['site'] = [(parse_barcode(f) or {}).get('site', '') for f in slides.file_name]   # TCGA names carry it

@@ -439,10 +439,10 @@ def site_demonstration(figures:str|Path|None=None, # the main job's figures fold
     from livertumor.core import figures_dir, project_root
     figures, rows = Path(figures or figures_dir()), []
     bench = project_root()/'benchmarks'/'results'/'sites_study.csv'
-    if bench.is_file(): rows += read_table(bench, what='benchmark results').assign(source='benchmarks/sites_study.py').to_dict('records')
+    if bench.is_file(): rows += read_table(bench, 'benchmark results').assign(source='benchmarks/sites_study.py').to_dict('records')
     if (figures/'sites_summary.json').is_file() and (figures/'results.csv').is_file():
         s = json.loads((figures/'sites_summary.json').read_text()); p, pair = s.get('probe') or {}, (s['protocols'] or [{}])[0]
-        res = pd.read_csv(figures/'results.csv')
+        res = read_table(figures/'results.csv', 'results')
         rows = [r for r in rows if r['site_confound'] != SYNTHETIC_DEFAULTS['site_confound']] + [dict(
             site_confound=SYNTHETIC_DEFAULTS['site_confound'], cramers_v=s['cramers_v'], p_value=s['p_value'],
             probe_accuracy=p.get('accuracy'), probe_ci_low=(p.get('ci') or [None])[0], probe_ci_high=(p.get('ci') or [None, None])[1],
@@ -457,7 +457,7 @@ def site_demonstration(figures:str|Path|None=None, # the main job's figures fold
 # %% ../nbs/01_synthetic.ipynb #5d84b28c
 def _read_manifest(root):
     root = Path(root)
-    m = read_table(root/'manifest.csv', ('path', 'label', 'case_id'))
+    m = read_table(root/'manifest.csv', 'manifest')
     return m.assign(full=[str(root/p) for p in m.path], y=[CLASSES.index(l) for l in m.label])
 
 def colour_features(img:np.ndarray, bins:int=16) -> tuple[np.ndarray, np.ndarray]:
@@ -512,8 +512,8 @@ def morphology_check(root:str|Path, # a dataset folder with manifest.csv
     side = int(round(FIELD_UM / um_per_px))
     if not MIN_SIZE // 4 <= crop <= side: raise bad_param('crop', crop, f'a side from {MIN_SIZE // 4} to {side} px (the resized image)')
     m = _read_manifest(root)
-    X = np.stack([np.asarray(tf.image.resize(np.asarray(Image.open(p).convert('RGB')), (side, side),
-                                             antialias=True)) for p in m.full]).astype('float32') / 255
+    from livertumor.preprocess import read_rgb                          # the study's one reader (preprocess imports nothing from here)
+    X = np.stack([read_rgb(p, side) for p in m.full]).astype('float32') / 255
     y, accs, tile_accs, t0 = m.y.values, [], [], time.perf_counter()
     splits = list(StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(X, y, m.case_id))[:folds]
     at = np.linspace(0, side - crop, 3).astype(int)                      # test crops: a 3×3 grid covering the image

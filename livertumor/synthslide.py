@@ -219,7 +219,7 @@ def slide_truth(slides_dir:str|Path, # a folder written by `make_synthetic_slide
     slides_dir = Path(slides_dir)
     if not (slides_dir/'synthetic_slides.json').is_file():
         raise DataError(f"{slides_dir} is not a synthetic slide set (no synthetic_slides.json): make one with make_synthetic_slides.")
-    table = read_table(slides_dir/'slides.csv', ('file_name', 'label', 'case_id', 'mask', 'mask_downsample'), what='synthetic slide table')
+    table = read_table(slides_dir/'slides.csv', 'synthetic slides')
     if missing := [f for f in (*table.file_name, *table['mask']) if not (slides_dir/f).is_file()]:
         raise DataError(f"synthetic slide set {slides_dir} lacks {', '.join(missing)}.")
     return table

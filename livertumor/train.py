@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import ConfigError, WeightsError, bad_param, batchnorm_layers, check_param, write_json_atomic
+from .core import ConfigError, WeightsError, bad_param, batchnorm_layers, check_param, gpu_visible, read_table, write_json_atomic
 from .models import build_classifier, load_backbone, set_trainable
 
 # %% auto #0
 __all__ = ['SPEED_FLAGS', 'use_xla', 'cpu_has_bf16', 'cpu_info', 'choose_precision', 'tf_config', 'choose_strategy',
-           'choose_recipe', 'fit_two_phase', 'fit_from_scratch', 'trained_seconds', 'recalibrate_batchnorm',
-           'fresh_classifier', 'resume_dir', 'best_so_far']
+           'choose_recipe', 'compile_classifier', 'fit_two_phase', 'fit_from_scratch', 'trained_seconds',
+           'recalibrate_batchnorm', 'fresh_classifier', 'resume_dir', 'best_so_far']
 
 # %% ../nbs/08_train.ipynb #340040af
 def use_xla(jit_compile:str='auto', # 'auto', 'true' or 'false'
@@ -25,8 +25,7 @@ def use_xla(jit_compile:str='auto', # 'auto', 'true' or 'false'
     "Whether to compile with XLA: `auto` means only when a GPU is visible."
     v = check_param('jit_compile', str(jit_compile).lower())
     if v != 'auto': return v == 'true'
-    import tensorflow as tf
-    return bool(tf.config.list_physical_devices('GPU'))
+    return gpu_visible()
 
 # %% ../nbs/08_train.ipynb #3d873a88
 def cpu_has_bf16() -> bool:
@@ -48,8 +47,7 @@ def cpu_info() -> dict:
 def choose_precision(precision:str='auto') -> str:
     "The Keras dtype policy name for `precision` ('auto' picks by hardware)."
     if check_param('precision', precision) != 'auto': return precision
-    import tensorflow as tf
-    if tf.config.list_physical_devices('GPU'): return 'mixed_float16'
+    if gpu_visible(): return 'mixed_float16'
     return 'mixed_bfloat16' if cpu_has_bf16() else 'float32'
 
 # %% ../nbs/08_train.ipynb #43b9245d
@@ -96,7 +94,11 @@ def choose_recipe(recipe:str, # 'auto', 'transfer' or 'from_scratch'
 
 
 # %% ../nbs/08_train.ipynb #1e37e0a0
-def _compile(model, lr, jit):
+def compile_classifier(model, # from `build_classifier`
+                       lr:float, # Adam's learning rate
+                       jit:bool, # compile with XLA (`use_xla`)
+                      ):
+    "Compile `model` as every training phase does: Adam at `lr`, sparse categorical cross-entropy, accuracy."
     import keras
     model.compile(optimizer=keras.optimizers.Adam(lr), loss='sparse_categorical_crossentropy',
                   metrics=['accuracy'], jit_compile=jit)
@@ -106,7 +108,7 @@ _TRAINER_STATE = ('optimizer', 'loss', '_compile_loss', '_compile_metrics', '_lo
                   '_compiled_trainable_state', '_compile_config', 'compiled', 'train_function', 'test_function', 'predict_function')
 
 def _compile_phase(model, lr, jit, phase:str):
-    """Compile `model` for `phase` as `_compile` does. When this process compiled the same model for the same phase before
+    """Compile `model` for `phase` as `compile_classifier` does. When this process compiled the same model for the same phase before
     (same learning rate, XLA choice and trainable variables: a study's earlier fold in the same kernel), that compilation is
     put back instead, its optimizer's variables reset to their values when new: the training, validation and prediction
     functions traced then run again rather than being traced anew."""
@@ -119,7 +121,7 @@ def _compile_phase(model, lr, jit, phase:str):
         for k, v in state.items(): object.__setattr__(model, k, v)   # as they were: Keras' attribute tracking would list the metrics again
         for v, value in zip(model.optimizer.variables, fresh): v.assign(value)
     else:
-        _compile(model, lr, jit)
+        compile_classifier(model, lr, jit)
         model.optimizer.build(model.trainable_variables)   # built now, so its fresh values can be kept
         saved[key] = (None, [v.numpy() for v in model.optimizer.variables])
     saved[None] = key
@@ -153,7 +155,7 @@ def _fit_phases(model, # classifier from `build_classifier`
     import keras
     hists, skipped = [], 0
     check_param('resume_every', resume_every)
-    timer = _EpochTimer(max_train_seconds, trained_seconds(backup_dir) if backup_dir else 0.0)
+    timer = _epoch_timer(max_train_seconds, trained_seconds(backup_dir) if backup_dir else 0.0)
     if best_weights and val_ds is not None:   # one checkpoint for every phase; epochs trained before a kill count
         callbacks = [*callbacks, keras.callbacks.ModelCheckpoint(
             str(best_weights), monitor='val_accuracy', save_best_only=True, save_weights_only=True,
@@ -171,7 +173,7 @@ def _fit_phases(model, # classifier from `build_classifier`
                 with _readable(bdir): model.load_weights(done)
                 hists.append(_logged(log).assign(phase=phase)); skipped += len(hists[-1]); continue
         if timer.used_up() and not (backup_dir and log.is_file()): break   # the time budget ran out in an earlier phase
-        if backup_dir: cbs += [_Backup(bdir/phase, train_ds, start, skipped, resume_every, start + epochs),
+        if backup_dir: cbs += [_backup_callback(bdir/phase, train_ds, start, skipped, resume_every, start + epochs),
                                keras.callbacks.CSVLogger(str(log), append=True)]
         h = model.fit(train_ds, validation_data=val_ds, epochs=start + epochs, initial_epoch=start,
                       class_weight=class_weight, callbacks=cbs, verbose=verbose, shuffle=False)  # the dataset shuffles itself
@@ -202,7 +204,7 @@ def fit_from_scratch(model, backbone, train_ds, val_ds,
 
 
 # %% ../nbs/08_train.ipynb #f46d6603
-def _Backup(backup_dir, train_ds, start, skipped, every=1, end=None):
+def _backup_callback(backup_dir, train_ds, start, skipped, every=1, end=None):
     """`BackupAndRestore` that also resumes the random streams: the model's seed generators (dropout) are saved with the
     weights, and the batches of epochs trained before the kill are drawn again so shuffling and augmentation continue in
     step. It saves every `every` epochs of the phase and at its last epoch `end` (a resumed run redoes the epochs since)."""
@@ -240,11 +242,11 @@ def _readable(backup_dir):
 
 def _logged(log):
     "A phase's history from its CSVLogger file, one row per epoch (the last, if an epoch was logged twice)."
-    return pd.read_csv(log).drop_duplicates('epoch', keep='last').drop(columns='epoch').reset_index(drop=True)
+    return read_table(log, 'history').drop_duplicates('epoch', keep='last').drop(columns='epoch').reset_index(drop=True)
 
 
 # %% ../nbs/08_train.ipynb #2f154ab9
-def _EpochTimer(budget, spent):
+def _epoch_timer(budget, spent):
     "A callback logging `epoch_seconds` and stopping training at the end of the epoch that brings `spent` to `budget`."
     import keras
     class EpochTimer(keras.callbacks.Callback):
@@ -339,7 +341,7 @@ def best_so_far(backup_dir:str|Path, # the folder `resume_dir` returned
                ) -> float|None:
     "The best `monitor` value of the epochs an interrupted run already trained, or None if there are none."
     if mode not in ('max', 'min'): raise bad_param('mode', mode, "'max' or 'min'")
-    logs = [pd.read_csv(f) for f in sorted(Path(backup_dir).glob('*.history.csv')) if f.stat().st_size]
+    logs = [read_table(f, 'history') for f in sorted(Path(backup_dir).glob('*.history.csv')) if f.stat().st_size]
     vals = pd.concat([l[monitor] for l in logs if monitor in l] or [pd.Series(dtype=float)])
     if vals.dropna().empty: return None
     return float(vals.max() if mode == 'max' else vals.min())

@@ -29,8 +29,12 @@ def site(tmp_path_factory):
 def open_page(chromium, site, page, tmp_path):
     "The page's DOM after load, each image's natural width in body[data-widths], and a screenshot beside the site."
     probe = site/f'_probe_{page}'
-    html = (site/page).read_text().replace('</body>', '<script>window.addEventListener("load", () => document.body.setAttribute('
-                                           '"data-widths", [...document.images].map(i => i.naturalWidth).join(",")));</script></body>')
+    probe_js = ('window.addEventListener("load", () => {document.body.setAttribute("data-widths", [...document.images].map(i => i.naturalWidth).join(","));'
+                # the results table: its tallest row and how far it reaches past the article that holds it (px)
+                'const t = [...document.querySelectorAll("table")].find(t => t.textContent.includes("Test Accuracy"));'
+                'if (t) document.body.setAttribute("data-table", [Math.max(...[...t.rows].map(r => r.getBoundingClientRect().height)),'
+                't.getBoundingClientRect().right - t.closest("article").getBoundingClientRect().right].map(Math.round).join(","));});')
+    html = (site/page).read_text().replace('</body>', f'<script>{probe_js}</script></body>')
     probe.write_text(html)
     common = [chromium, *FLAGS, f'--user-data-dir={tmp_path/"profile"}', '--virtual-time-budget=10000', '--window-size=1400,1800']
     dom = subprocess.run([*common, '--dump-dom', probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
@@ -48,11 +52,15 @@ def test_site_in_a_real_browser(chromium, site, tmp_path):
     assert re.search(r'<table[^>]*>.*Test Accuracy.*</table>', index, re.S), 'no results table on the index'
     widths = [int(w) for w in re.search(r'data-widths="([^"]*)"', index).group(1).split(',') if w]
     assert widths and max(widths) > 0, f'no figure loaded on the index: natural widths {widths}'
+    tallest, past = map(int, re.search(r'data-table="([^"]*)"', index).group(1).split(','))
+    assert tallest < 120 and past <= 0, f'the results table is stretched: its tallest row is {tallest} px, it reaches {past} px past the page'
+    assert re.search(r'<strong>F1</strong>', index), "the results table's flags are not listed below it"
     train = open_page(chromium, site, 'train.html', tmp_path)
     assert 'Training one backbone' in text_of(train) and 'recorded run' in text_of(train)
     assert 'EfficientNetLite0' in text_of(train) and re.search(r'<img[^>]+src="[^"]*_images', train), 'no executed figure on the training page'
     api = open_page(chromium, site, 'data.html', tmp_path)
     assert re.search(r'<table[^>]*>.*Details.*case_pattern.*</table>', api, re.S), 'no show_doc parameter table on the API page'
+    assert '<root>/<class>/<image>' in text_of(api), "load_dataset's docment is not shown as written (read as HTML tags?)"
     slides = open_page(chromium, site, 'slide_maps.html', tmp_path)      # the slide maps of the committed main job, from figures/
     assert 'Slide maps' in text_of(slides) and 'Dice' in text_of(slides), 'no slide-map page'
     widths = [int(w) for w in re.search(r'data-widths="([^"]*)"', slides).group(1).split(',') if w]
@@ -63,3 +71,13 @@ def test_site_in_a_real_browser(chromium, site, tmp_path):
         assert not [h for h in hidden if h in text_of(dom)], f'text of a hidden or echo: false cell is visible on {page}'
         assert not re.search(r'(src|href)="https?://(?!livertumor\.github\.io|github\.com)[^"]*\.(css|js|woff2?)', dom), f'a remote asset on {page}'
     assert all((site.parent/f'{p}.html.png').stat().st_size > 10_000 for p in ('index', 'train', 'data'))
+
+
+def test_site_builds_without_a_recorded_run(tmp_path):
+    "A fresh clone has no runs/: the site is built anyway, its training and report pages saying they show no recorded run."
+    r = run('livertumor', 'docs', '--out', tmp_path/'site', '--runs', tmp_path/'no-runs', '--model', 'EfficientNetLite0')
+    assert r.returncode == 0 and (tmp_path/'site'/'index.html').is_file(), r.stderr[-3000:]
+    for page in ('train', 'report'):
+        text = text_of((tmp_path/'site'/f'{page}.html').read_text())
+        assert 'without outputs: the site was built with no recorded run' in text and 'livertumor docs --record' in text, page
+    assert (tmp_path/'site'/'data.html').is_file() and not (tmp_path/'no-runs').exists()

@@ -160,10 +160,10 @@ def test_damaged_converted_weights_are_made_again(private_cache):
 def test_archive_that_no_longer_matches_is_named_with_its_check(private_cache, monkeypatch):
     import warnings
     from livertumor.core import REGISTRY_FILES, sha256_file
-    from livertumor.densenet121 import ARCHIVE, _rewrite_archive, read_archive
+    from livertumor.densenet121 import ARCHIVE, rewrite_archive, read_archive
     config, _ = read_archive(private_cache)
     config['config']['layers'][1]['config']['layers'][-1]['config']['trainable'] = True     # as if the backbone had been trained
-    _rewrite_archive(private_cache, private_cache.with_name('x.keras'), config=config).replace(private_cache)
+    rewrite_archive(private_cache, private_cache.with_name('x.keras'), config=config).replace(private_cache)
     monkeypatch.setitem(REGISTRY_FILES, ARCHIVE, (*REGISTRY_FILES[ARCHIVE][:2], sha256_file(private_cache)))   # a new package version
     for weights in ('imagenet', 'auto'):      # obtained but failing its check: loud, never a silent fallback to random weights
         with pytest.raises(WeightsError, match='check failed: every backbone layer was saved frozen'):
