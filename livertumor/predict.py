@@ -61,7 +61,7 @@ def run_provenance(run_dir:str|Path, # a finished training run folder, e.g. runs
                 recipe=m.get('recipe', info.get('recipe', '')), data_source=m.get('data_source', 'unknown'),
                 synthetic=is_synthetic(m), data_path=m.get('data_path'), test_accuracy=m.get('test_accuracy'),
                 test_accuracy_ci=list(ci), n_test_cases=(m.get('n_cases') or {}).get('test'),
-                commit=(m.get('git') or {}).get('commit', 'unknown')[:10], preset=m.get('preset'), temperature=info.get('temperature'),
+                commit=(m.get('git') or {}).get('commit', 'unknown')[:10], preset=m.get('preset'), temperature=info.get('temperature'), geometry=info.get('geometry'),
                 calibration=(f"temperature {info['temperature']:.3f} fitted on the validation split" if info.get('temperature')
                              else 'none: the model\'s own probabilities'))
 
@@ -111,8 +111,10 @@ def read_image(path:str|Path, # an image file
 
 # %% ../nbs/11b_predict.ipynb #dab817f3
 def training_geometry(prov:dict) -> dict:
-    "The run's tile size, background rule and resolution, read from its training dataset's tiles.json/regions.json (or a synthetic set's synthetic.json) where they exist."
+    """The run's tile size, background rule and resolution: as its model.json records them (a run folder copied elsewhere needs nothing else),
+    else read from its training dataset's tiles.json/regions.json (or a synthetic set's synthetic.json) where they exist (older runs)."""
     geo, root = dict(tile_size=None, max_background=0.125, um_per_px=None), Path(prov.get('data_path') or '/nonexistent')
+    if isinstance(prov.get('geometry'), dict): return {**geo, **prov['geometry']}
     tiles = root/'tiles.json'
     if tiles.is_file():
         t = json.loads(tiles.read_text()); geo.update(tile_size=t.get('tile_size'), max_background=t.get('max_background', 0.125))

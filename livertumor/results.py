@@ -247,8 +247,7 @@ def markdown_table(df:pd.DataFrame,
 
 def _notes(v) -> list[str]: return [] if v is None or (isinstance(v, float) and np.isnan(v)) else [n for n in str(v).split('; ') if n.strip()]
 
-READER_COLUMNS = ('Model', 'Kind', 'Weights', 'Recipe', 'Protocol', 'Test cases', 'Test Accuracy', 'Test 95% CI (by case)', 'Balanced accuracy',
-                  'Macro AUC', 'Flags')   # what a reader compares; the rest of the results table is what a reviewer checks
+READER_COLUMNS = ('Model', 'Weights', 'Recipe', 'Protocol', 'Test Accuracy', 'Test 95% CI (by case)', 'Macro AUC', 'Flags')   # what a reader compares; the rest of the results table is what a reviewer checks
 
 def results_markdown(table:pd.DataFrame) -> str:
     "results.md: what a reader compares (`READER_COLUMNS`, flags as codes), then what a reviewer checks (every other column), rows named by model and protocol; another table whole."

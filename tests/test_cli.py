@@ -109,7 +109,7 @@ def test_predict_tiles_slides_and_bad_input(tmp_path):
     import numpy as np
     from PIL import Image
     from livertumor.core import registry_file, write_json_atomic
-    from livertumor.predict import save_for_inference
+    from livertumor.predict import save_for_inference, training_geometry
     from livertumor.models import build_classifier, load_backbone
     run_dir, regions, im = tmp_path/'run', tmp_path/'regions', tmp_path/'im'
     for d in (run_dir, regions, im): d.mkdir()
@@ -136,11 +136,18 @@ def test_predict_tiles_slides_and_bad_input(tmp_path):
     assert p.loc['rgba.png', 'tiles'] == 4 and 'converted from RGBA' in p.loc['rgba.png', 'notes']
     assert 'padded by reflection from 20×20' in p.loc['small_grey.png', 'notes']
     assert len(list((tmp_path/'cam').glob('*.png'))) == 3
+    copy = tmp_path/'elsewhere'/'run'; shutil.copytree(run_dir, copy)       # the run folder copied elsewhere, model.json as training now writes it
+    write_json_atomic(copy/'model.json', dict(json.loads((copy/'model.json').read_text()), geometry=training_geometry(dict(data_path=str(regions)))))
     r = run('livertumor', 'predict', run_dir, im/'small_grey.png', '--no-pad')
     assert r.returncode == 1 and "smaller than the model's input 32 px" in r.stderr
     (regions/'regions.json').unlink()                                 # no recorded resolution: a slide is refused, with the reason
     r = run('livertumor', 'predict', run_dir, im/'slide.svs', '--tiles')
     assert r.returncode == 1 and 'records no training resolution' in r.stderr
+    r = run('livertumor', 'predict', copy, im/'slide.svs', '--tiles', '--format', 'json', cwd=tmp_path/'elsewhere')   # the copy needs no dataset
+    assert r.returncode == 0, r.stderr[-2000:]
+    again = pd.DataFrame(json.loads(r.stdout)['predictions']).iloc[0]
+    assert again.tiles == p.loc['slide.svs', 'tiles'] and 'slide read at 2.0 µm/px' in again.notes
+    assert np.allclose(again.filter(like='p_').astype(float), p.loc['slide.svs'].filter(like='p_').astype(float))
     for bad, message in ((tmp_path/'nothing', 'nothing does not exist'), (im, 'lacks model.keras, model.json, metrics.json')):
         r = run('livertumor', 'predict', bad, im)
         assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr[-1000:]

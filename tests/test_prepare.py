@@ -160,6 +160,7 @@ def test_dicom_series_with_the_same_file_name_all_kept(tmp_path):
 def test_tiles_of_images_with_the_same_stem_all_kept(tmp_path):
     "a.png and a.jpg in one case, and a.png in another case's subfolder: every tile is its own file."
     from livertumor.data import tile_dataset
+    from livertumor.preprocess import read_rgb
     rng, d = np.random.default_rng(0), tmp_path/'src'
     srcs = ['hepatocellular_carcinoma/c1/a.png', 'hepatocellular_carcinoma/c1/a.jpg', 'hepatocellular_carcinoma/c2/a.png']
     for p in srcs:
@@ -168,8 +169,8 @@ def test_tiles_of_images_with_the_same_stem_all_kept(tmp_path):
     pd.DataFrame(dict(path=srcs, label='hepatocellular_carcinoma', case_id=['c1', 'c1', 'c2'])).to_csv(d/'manifest.csv', index=False)
     m = tile_dataset(d, tmp_path/'tiles', tile_size=32, max_background=1)
     assert len(m) == 3 * 4
-    want = {np.asarray(Image.open(d/p).convert('RGB'))[y:y + 32, x:x + 32].tobytes() for p in srcs for y in (0, 32) for x in (0, 32)}
+    want = {read_rgb(d/p)[y:y + 32, x:x + 32].tobytes() for p in srcs for y in (0, 32) for x in (0, 32)}   # as every path reads them
     got = [np.asarray(Image.open(tmp_path/'tiles'/p)).tobytes() for p in m.path]
     assert m.path.nunique() == len(m) and len(set(got)) == len(m) and set(got) == want
-    _distinct_files_match(tmp_path/'tiles', m, [np.asarray(Image.open(d/r.image_path).convert('RGB'))[r.y:r.y + 32, r.x:r.x + 32]
+    _distinct_files_match(tmp_path/'tiles', m, [read_rgb(d/r.image_path)[r.y:r.y + 32, r.x:r.x + 32]
                                                 for r in m.itertuples()])                   # each tile from its own source
