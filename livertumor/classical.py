@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .core import CLASSES, DataError, bad_param, check_whole, provenance, write_json_atomic
-from .data import read_splits, leak_status
+from .data import read_splits, leak_status, resolve_run_paths
 from .stats import ci_method
 from .metrics import predictions_frame, evaluate_predictions
 from .record import write_run_record
@@ -80,13 +80,14 @@ def run_classical(splits:str|Path, # a deep run's splits.csv: the same patients 
                   data_warnings:list|None=None, # the deep run's cautions about its data (image grouping, a confound), repeated here
                   suffix:str='', # appended to each run folder's name, e.g. '-fold0of3'
                   extra:dict|None=None, # more fields for each metrics.json, e.g. a fold's protocol, fold, folds and fold_plan
+                  data:str|Path|None=None, # the dataset folder its relative paths name; None: the one the deep run recorded
                  ) -> list[Path]:
     "Fit each baseline on the split's training images and write metrics.json and predictions.csv as a deep run does."
     split = read_splits(splits)
     if (leak := leak_status(splits)) != 'passed': raise DataError(f'{splits}: {leak}')
     if 'source' in split: data_source = '+'.join(sorted(set(split.source.astype(str))))   # what the images are, as the split recorded it
     t0 = time.perf_counter()
-    X = image_features(read_images(split.path, size), features)
+    X = image_features(read_images(resolve_run_paths(split, splits, data).path, size), features)   # its predictions keep the paths as stored
     y = np.array([CLASSES.index(l) for l in split.label])
     tr, feature_seconds = (split.split == 'train').values, time.perf_counter() - t0
     written = []

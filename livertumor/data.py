@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_data.ipynb #2c7cf14d
 from __future__ import annotations
-import os, re
+import hashlib, json, os, re
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,9 @@ from .stats import site_association, site_flag, site_table
 __all__ = ['IMAGE_SUFFIXES', 'TCGA_SITE', 'DECODE_ERRORS', 'PATIENT_CV', 'SITE_PRESERVED', 'PROTOCOLS', 'SHUFFLE_BUFFER',
            'DECODE_VERSION', 'load_dataset', 'dataset_warnings', 'check_images', 'resolve_data', 'subsample_cases',
            'find_leaks', 'assert_no_leaks', 'split_by_case', 'read_splits', 'leak_status', 'split_from_file',
-           'class_weights', 'check_fold_plan', 'make_fold_plan', 'make_site_fold_plan', 'read_folds', 'fold_split',
-           'load_external', 'tile_dataset', 'make_tf_dataset', 'decode_images', 'as_tfds']
+           'class_weights', 'relative_paths', 'resolve_run_paths', 'dataset_identity', 'check_fold_plan',
+           'make_fold_plan', 'make_site_fold_plan', 'read_folds', 'fold_split', 'load_external', 'tile_dataset',
+           'make_tf_dataset', 'decode_images', 'as_tfds']
 
 # %% ../nbs/05_data.ipynb #77bc2a60
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
@@ -246,6 +247,41 @@ def class_weights(df:pd.DataFrame) -> dict:
     present = np.array(sorted(set(df.label)))
     w = compute_class_weight('balanced', classes=present, y=df.label.values)
     return {CLASSES.index(c): float(v) for c, v in zip(present, w)}
+
+# %% ../nbs/05_data.ipynb #64d999a2
+def relative_paths(df:pd.DataFrame, # rows with a path column
+                   root:str|Path, # the dataset folder
+                  ) -> pd.DataFrame:
+    "`df` with every `path` inside `root` relative to it (POSIX), as a run folder stores it; a path outside `root` is kept as it is."
+    base = Path(root).resolve()
+    def rel(p):
+        try: return Path(p).resolve().relative_to(base).as_posix()
+        except ValueError: return str(p)
+    out = df.assign(path=[rel(p) for p in df.path.astype(str)]); out.attrs = dict(df.attrs)
+    return out
+
+def resolve_run_paths(df:pd.DataFrame, # rows of a run's splits.csv or predictions.csv
+                      run_file:str|Path, # that file, in its run folder (whose metrics.json records the dataset folder)
+                      data:str|Path|None=None, # the dataset folder to resolve against; None: the one the run recorded
+                     ) -> pd.DataFrame:
+    "`df` with each relative `path` joined to the dataset folder; `DataError` when relative paths have no folder that exists to be read against."
+    if all(Path(p).is_absolute() for p in df.path.astype(str)): return df          # an older run's absolute paths
+    record = Path(run_file).parent/'metrics.json'
+    root = data or (json.loads(record.read_text()).get('data_path') if record.is_file() else None)
+    if not root or not Path(root).is_dir():
+        raise DataError(f"{run_file} names its images relative to their dataset folder, and " +
+                        (f"the folder {root} does not exist here" if root else 'its run records no dataset folder') + ': give the dataset folder (data).')
+    out = df.assign(path=[str(Path(root)/p) for p in df.path.astype(str)]); out.attrs = dict(df.attrs)
+    return out
+
+def dataset_identity(images:pd.DataFrame, # from `load_dataset`
+                     root:str|Path|None=None, # the dataset folder; default the one `load_dataset` recorded in `images.attrs`
+                    ) -> dict:
+    "What a run record says its data was: the folder's name, its sources, and the SHA-256 of its manifest.csv (without one, of its sorted relative paths)."
+    root = Path(root or images.attrs['root']); mf = root/'manifest.csv'
+    digest = sha256_file(mf) if mf.is_file() else hashlib.sha256('\n'.join(sorted(relative_paths(images, root).path)).encode()).hexdigest()
+    return dict(name=root.name, source='+'.join(sorted(set(images.source.astype(str)))) if 'source' in images else 'unknown',
+                manifest_sha256=digest, what='manifest.csv' if mf.is_file() else 'relative paths')
 
 # %% ../nbs/05_data.ipynb #79ac6812
 PATIENT_CV, SITE_PRESERVED = 'patient CV', 'site-preserved CV'

@@ -13,7 +13,7 @@ import keras
 from keras import ops
 
 from .core import CLASSES, DataError, bad_param, check_whole, provenance, sha256_file, write_bytes_atomic, write_json_atomic
-from .data import leak_status, read_splits
+from .data import leak_status, read_splits, resolve_run_paths
 from .preprocess import DECODER, RESIZE, read_rgb, resize_rgb
 from .metrics import evaluate_predictions, predictions_frame
 from .models import get_backbone, load_backbone
@@ -369,6 +369,7 @@ def run_mil(splits:str|Path, # a deep run's splits.csv: the same patients in the
             epochs:int=100, patience:int=10, batch_size:int=16, learning_rate:float=5e-4, # attention MIL training
             hidden:int=128, attention:int=64, dropout:float=0.25, # attention MIL model
             embed_batch_size:int=32, # tiles per backbone batch
+            data:str|Path|None=None, # the dataset folder its relative paths name; None: the one the deep run recorded
            ) -> list[Path]:
     "Embed the split's tiles once; write an attention MIL run and mean- and vote-aggregated tile-classifier runs, each as a classical run is written."
     split = read_splits(splits)
@@ -379,12 +380,13 @@ def run_mil(splits:str|Path, # a deep run's splits.csv: the same patients in the
     for s in ('train', 'test'):
         if not (split.split == s).any(): raise DataError(f'{splits} has no {s} image.')
     t0 = time.perf_counter()
-    feats, tiles, info = image_embeddings(split, name, weights, image_size, tile_px, cache, embed_batch_size)
+    files = resolve_run_paths(split, splits, data)                     # the images read; the run's files keep the paths as stored
+    feats, tiles, info = image_embeddings(files, name, weights, image_size, tile_px, cache, embed_batch_size)
     embed_seconds = time.perf_counter() - t0
     bags = [g.index.values for _, g in tiles.groupby('image', sort=True)]
     y, part = np.array([CLASSES.index(l) for l in split.label]), split.split.values
     tr, va = part == 'train', part == 'val'
-    um = dataset_um_per_px(split.path); size = info['image_size']
+    um = dataset_um_per_px(files.path); size = info['image_size']
     per_image = tiles.groupby('image').size()
     common = dict(
         kind='mil', weights_requested=info['requested'], weights_used=info['used'], weights_origin=info['origin'], weights_source=info['source'],
@@ -413,7 +415,7 @@ def run_mil(splits:str|Path, # a deep run's splits.csv: the same patients in the
         resize=embedding_key(info, tile_px, [])['resize'], pooling='global average', classes=list(CLASSES), n_features=int(feats.shape[1]),
         hidden=hidden, attention=attention, dropout=dropout, embedding_precision=info['precision'], model_file='mil.keras'))
     test_img = np.flatnonzero(part == 'test')
-    pd.DataFrame([dict(path=tiles.path[b], x=int(tiles.x[b]), y=int(tiles.y[b]), attention=float(att[i, j]))
+    pd.DataFrame([dict(path=split.path[tiles.image[b]], x=int(tiles.x[b]), y=int(tiles.y[b]), attention=float(att[i, j]))
                   for i in test_img for j, b in enumerate(bags[i])]).to_csv(run/'attention.csv', index=False)
     written.append(_write_mil_run(run, split, probs, seed, dict(
         common, model=f'{name} attention MIL', recipe=AGGREGATORS['attention'], mil=dict(hidden=hidden, attention=attention, dropout=dropout,

@@ -1,4 +1,6 @@
 "The input pipeline's promises: no case crosses splits, seeds repeat, evaluation is never augmented, bad files are named."
+import shutil
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,6 +64,14 @@ def test_corrupt_file_is_reported_by_name(tmp_path):
     assert m['skipped_images'] == [bad] and m['converted_images'] == 2
     assert 'skipped unreadable image ' + bad in (tmp_path/'out.ipynb').read_text()
     with pytest.raises(Exception, match=bad.replace('.', r'\.')): check_images(df, 'raise')
+    # a portable run folder: its paths relative to the dataset, which it names; moved with its data, it is read from the new place
+    s = pd.read_csv(tmp_path/'run'/'splits.csv')
+    assert not any(Path(p).is_absolute() for p in s.path) and m['dataset']['name'] == 's' and m['dataset']['what'] == 'manifest.csv'
+    shutil.copytree(tmp_path/'run', tmp_path/'away'/'run'); shutil.move(tmp_path/'s', tmp_path/'away'/'s')
+    from livertumor.classical import run_classical
+    out = run_classical(tmp_path/'away'/'run'/'splits.csv', tmp_path/'away'/'runs', names=['KNN'], data=tmp_path/'away'/'s')
+    assert sorted(pd.read_csv(out[0]/'predictions.csv').path) == sorted(s.path[s.split.isin(['train', 'test'])])
+    with pytest.raises(Exception, match='does not exist here'): run_classical(tmp_path/'away'/'run'/'splits.csv', tmp_path/'x', names=['KNN'])
 
 def test_tile_dataset_is_scored_per_tile_image_and_case_in_folds(tmp_path):
     assert run('livertumor', 'synth', '--out', tmp_path/'s', '--per-class', '6', '--size', '512', '--images-per-case', '2').returncode == 0
