@@ -215,7 +215,7 @@ def _record_for_docs(a) -> None:
     if ((runs/f'{a.model}.ipynb').is_file() or any(runs.glob(f'{a.model}-fold0of*.ipynb'))) and (runs/'report.ipynb').is_file():
         print(f'docs: the site shows the run of {a.model} recorded in {runs}'); return
     print(f'docs: recording a smoke run of {a.model} and its report in {runs} for the site', flush=True)
-    run_train(a.model, 'smoke', runs=runs); run_report(runs, runs/'report-figures')
+    run_train(a.model, preset='smoke', runs=runs); run_report(runs, runs/'report-figures')
 
 def _prepare(a):
     "The data-preparation commands: gdc, regions, tiles, dicom."

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse, atexit, json, os, sys, time
 from pathlib import Path
 
+from fastcore.meta import delegates
+
 from .core import ConfigError, LiverTumorError, PRESETS, bad_param, nbs_dir, project_root, runs_dir, figures_dir
 
 # %% auto #0
@@ -36,15 +38,12 @@ def train_parameters(model:str, # backbone name
     return dict(model=model, preset=preset, data=data, weights=weights, seed=seed,
                 out_dir=str((runs/(name or model)).resolve()), **params)
 
+@delegates(train_parameters)
 def run_train(model:str, # backbone name
-              preset:str='full', data:str='synthetic', weights:str='auto', seed:int=42,
-              runs:str|Path|None=None, # folder of run folders; default the project's runs/
-              name:str|None=None, # the run folder's name in `runs`; default the model's
-              **params, # further train.ipynb parameters
+              **kwargs, # as for `train_parameters`: preset, data, weights, seed, runs, name and further train.ipynb parameters
              ) -> Path:
     "Execute train.ipynb for `model` with papermill; return the run folder."
-    execute_train(train_parameters(model, preset, data, weights, seed, runs, name, **params))
-    return (Path(runs) if runs else runs_dir())/(name or model)
+    return execute_train(train_parameters(model, **kwargs))
 
 def execute_train(parameters:dict, # from `train_parameters`
                   km=None, # a running kernel's manager to execute in (`warm_kernels`); None: a kernel of its own
