@@ -27,6 +27,7 @@ from `--trial STEPS_JSON` (a `steps --tuned` output: tuned once per machine) or 
 `seconds.trial`. The output's `variant` and `compile`/`workers` fields say what was applied and why.
 """
 import argparse, csv, json, os, resource, time
+from pathlib import Path
 T0 = time.perf_counter()
 import numpy as np, torch, torchvision
 from torch import nn
@@ -211,6 +212,9 @@ def study(a, autocast, splits, tune=None, folds=1):
     "One run of the schedule on `splits`; `tune`: the tuned trial (None: naive); `folds`: runs of it this process makes (compile pays over all)."
     torch.manual_seed(a.seed); t, t0 = {}, time.perf_counter()
     rows = list(csv.DictReader(open(splits)))
+    record = Path(splits).parent/'metrics.json'           # our runs store paths relative to the dataset folder their metrics.json names
+    root = Path(json.load(open(record)).get('data_path') or '.') if record.is_file() else Path('.')
+    rows = [dict(r, path=str(root/r['path'])) for r in rows]
     classes = sorted({r['label'] for r in rows})
     data = {s: load_split([r for r in rows if r['split'] == s], a.size, classes) for s in ('train', 'val', 'test')}
     t['data'] = time.perf_counter() - t0; t0 = time.perf_counter()

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_metrics.ipynb #c55c42aa
 from __future__ import annotations
-import warnings
+import json, warnings
 from pathlib import Path
 
 import numpy as np
@@ -142,10 +142,16 @@ def read_predictions(path) -> pd.DataFrame:
     return read_table(path, 'predictions')
 
 def held_out_rows(run_dir) -> pd.DataFrame:
-    "A run's test predictions, in path order."
+    "A run's test predictions in path order, each path relative to the run's dataset folder (as runs store them; an older run's absolute paths made so)."
     f = Path(run_dir)/'predictions.csv'
     if not f.is_file(): raise DataError(f'run {run_dir} has no predictions.csv: it cannot be compared.')
     p = read_predictions(f)
+    record = Path(run_dir)/'metrics.json'
+    root = json.loads(record.read_text()).get('data_path') if record.is_file() else None
+    if root:                                   # older runs stored absolute paths: keyed as a new run keys them
+        base = Path(root)
+        rel = lambda s: Path(s).relative_to(base).as_posix() if Path(s).is_absolute() and Path(s).is_relative_to(base) else s
+        p = p.assign(path=p.path.astype(str).map(rel))
     return p[p.split == 'test'].sort_values('path', kind='stable').reset_index(drop=True)
 
 # %% ../nbs/09_metrics.ipynb #5a937171

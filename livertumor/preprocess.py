@@ -130,7 +130,7 @@ def stain_normalizer(method:str, # 'macenko' or 'reinhard'
     if method not in NORMALIZERS: raise bad_param('stain', method, "'macenko' or 'reinhard'")
     if not isinstance(target, np.ndarray):
         if not Path(target).is_file(): raise DataError(f"stain target {target} does not exist.")
-        target = np.asarray(Image.open(target).convert('RGB'))
+        target = read_rgb(target)
     return NORMALIZERS[method]().fit(target)
 
 # %% ../nbs/04_preprocess.ipynb #5e81c075

@@ -278,6 +278,9 @@ def compare_runs(run_a:str|Path, run_b:str|Path, # finished runs tested on the s
                  n_boot:int=N_BOOT, seed:int=0) -> dict:
     "Paired difference of accuracy and balanced accuracy (A − B) with intervals by case, and the exact McNemar test on specimens."
     a, b = held_out_rows(run_a), held_out_rows(run_b)
+    ids = [(json.loads(f.read_text()).get('dataset') or {}).get('manifest_sha256') if (f := Path(r)/'metrics.json').is_file() else None for r in (run_a, run_b)]
+    if None not in ids and ids[0] != ids[1]:   # the same file names in two datasets (two synthetic sets, say) are not the same images
+        raise DataError(f'runs {run_a} and {run_b} were trained on different datasets (manifest SHA-256 {ids[0][:12]}… and {ids[1][:12]}…): they cannot be compared paired.')
     key = ['path', 'case_id', 'label']
     if not a[key].equals(b[key]):
         sa, sb = set(map(tuple, a[key].values)), set(map(tuple, b[key].values))

@@ -170,10 +170,9 @@ def study_options(**options) -> argparse.Namespace:
 # %% ../nbs/12a_study.ipynb #76f1262d
 def _study_images(a):
     "The images train.ipynb will see: the data checked, then subsampled by the preset."
-    from livertumor.core import make_config
     from livertumor.data import check_images, load_dataset, resolve_data, subsample_cases
     images = check_images(load_dataset(resolve_data(a.data), a.case_pattern, a.site_pattern))
-    return subsample_cases(images, make_config(a.preset).max_images_per_class, seed=a.seed)
+    return subsample_cases(images, PRESETS[a.preset]['max_images_per_class'], seed=a.seed)
 
 def _site_plan(a, images) -> tuple:
     "(whether the study's folds keep each site's patients together, the site-preserved plan when it is used or compared against, else None): --preserve-site, --patient-cv, or by default when the data has sites that can make the folds."
@@ -355,7 +354,7 @@ class Study:
         if a.image_size is not None and a.image_size < 0:
             raise bad_param('--image-size', a.image_size, "a side in pixels, or 0 for each backbone's own")
         self.size = STUDY_IMAGE_SIZE if a.image_size is None and a.preset == 'full' else (a.image_size or None)
-        self.runs = Path(a.runs) if a.runs else runs_dir()
+        self.runs, self.started = (Path(a.runs) if a.runs else runs_dir()), time.perf_counter()   # the study's clock, from here as before
         _whole(a, '--jobs', 1, 'a whole number >= 1'); _whole(a, '--folds', 1, 'a whole number >= 1 (1: one split)')
         _whole(a, '--synthetic-slides', 0, 'a whole number >= 0 (0: no slides)')
         self.scratch_models = _scratch_models(a, self.models)
@@ -363,7 +362,7 @@ class Study:
             if getattr(a, flag[2:].replace('-', '_')) and a.folds < 2:
                 raise bad_param('--folds', a.folds, f'a whole number >= 2 with {flag}: the sites are divided among the folds')
         self.site, self.site_plan = _site_plan(a, self.images)
-        self.took, self.failed, self.trained, self.started = {}, [], [], time.perf_counter()
+        self.took, self.failed, self.trained = {}, [], []
         self._train, self.at_once, self._close = None, 1, lambda: None
 
     def start(self):

@@ -478,7 +478,8 @@ def colour_check(root:str|Path, # a dataset folder with manifest.csv
     from sklearn.preprocessing import StandardScaler
     m = _read_manifest(root)
     if within_site and 'site' not in m: raise DataError(f'{root}/manifest.csv has no site column: within_site needs each image\'s site.')
-    feats = [colour_features(np.asarray(Image.open(p).convert('RGB'))) for p in m.full]
+    from livertumor.preprocess import read_rgb                          # the study's one reader
+    feats = [colour_features(read_rgb(p)) for p in m.full]
     centre = (lambda X: X - pd.DataFrame(X).groupby(m.site.values).transform('mean').values) if within_site else (lambda X: X)
     cv = (PredefinedSplit(m.case_id.map(plan.assign(case_id=plan.case_id.astype(str)).set_index('case_id').fold).values)
           if plan is not None else StratifiedGroupKFold(folds, shuffle=True, random_state=seed))
