@@ -16,12 +16,13 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's C++ INFO/WARN
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_TITLES', 'REQUIRED_ACCURACY', 'PRESETS', 'RECIPES', 'PRECISIONS', 'STRATEGIES', 'PARAM_RULES',
-           'ID_COLUMNS', 'TABLES', 'REGISTRY_FILES', 'LiverTumorError', 'ConfigError', 'DataError', 'WeightsError',
-           'Unobtainable', 'bad_param', 'check_whole', 'project_root', 'data_dir', 'runs_dir', 'figures_dir', 'nbs_dir',
-           'checkout', 'check_param', 'RunConfig', 'make_config', 'seed_everything', 'library_versions', 'git_commit',
-           'gpu_visible', 'provenance', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'read_table',
-           'benchmark_results', 'remove_stale_partials', 'swap_into_place', 'stage_folder', 'staged_folder',
-           'cache_dir', 'sha256_file', 'registry_file', 'photograph', 'batchnorm_layers', 'converted_file']
+           'GENERATED', 'ID_COLUMNS', 'TABLES', 'REGISTRY_FILES', 'LiverTumorError', 'ConfigError', 'DataError',
+           'WeightsError', 'Unobtainable', 'bad_param', 'check_whole', 'project_root', 'data_dir', 'runs_dir',
+           'figures_dir', 'nbs_dir', 'checkout', 'check_param', 'RunConfig', 'make_config', 'seed_everything',
+           'library_versions', 'git_commit', 'gpu_visible', 'provenance', 'write_bytes_atomic', 'write_text_atomic',
+           'write_json_atomic', 'read_table', 'benchmark_results', 'remove_stale_partials', 'swap_into_place',
+           'stage_folder', 'staged_folder', 'cache_dir', 'sha256_file', 'registry_file', 'photograph',
+           'batchnorm_layers', 'converted_file']
 
 # %% ../nbs/00_core.ipynb #24e13f04
 CLASSES = ('cholangiocarcinoma', 'hepatocellular_carcinoma', 'normal_liver')
@@ -234,14 +235,17 @@ def library_versions() -> dict:
         except metadata.PackageNotFoundError: out[name] = None
     return out
 
+GENERATED = ('figures', 'README.md', 'benchmarks/results', 'benchmarks/results.csv') # tracked results that the project's own commands rewrite
+
 def git_commit(root=None) -> dict:
-    "The checkout's commit and whether its tracked files have uncommitted changes."
+    "The checkout's commit and whether its tracked files, other than the results its own commands write (`GENERATED`), have uncommitted changes."
     def git(*args):
         return subprocess.run(['git', *args], cwd=project_root(root), capture_output=True, text=True, timeout=10)
     try:
         head = git('rev-parse', 'HEAD')
         if head.returncode: return dict(commit='unknown', dirty=None)
-        return dict(commit=head.stdout.strip(), dirty=bool(git('status', '--porcelain', '--untracked-files=no').stdout.strip()))
+        changed = git('status', '--porcelain', '--untracked-files=no', '--', ':/', *(f':(top,exclude){p}' for p in GENERATED))
+        return dict(commit=head.stdout.strip(), dirty=bool(changed.stdout.strip()))
     except (OSError, subprocess.SubprocessError): return dict(commit='unknown', dirty=None)
 
 def gpu_visible() -> bool:
