@@ -62,3 +62,11 @@ def test_unknown_model_fails_early_with_valid_names(root, tmp_path):
     assert r.returncode != 0
     assert "model='ResNet151' is not a known backbone" in r.stderr and 'DenseNet121' in r.stderr and 'ResNet152' in r.stderr
     assert not (tmp_path/'ResNet151').exists() and not (tmp_path/'.ResNet151.partial').exists()
+
+def test_papermill_sees_every_parameter(root):
+    "papermill reads the parameters cell line by line and skips, with only a warning, a line it cannot read (a second `=` in its comment is enough): that parameter then goes unchecked. Every name the cell assigns is one papermill sees."
+    import ast, papermill as pm
+    nb = root/'nbs'/'train.ipynb'
+    cell = next(c for c in json.loads(nb.read_text())['cells'] if 'parameters' in c['metadata'].get('tags', []))
+    assigned = {t.id for n in ast.parse(''.join(cell['source'])).body if isinstance(n, ast.Assign) for t in n.targets}
+    assert set(pm.inspect_notebook(str(nb))) == assigned
